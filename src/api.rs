@@ -1,0 +1,646 @@
+//! The JavaScript API, as published on npm. It converts JS values to core
+//! types, delegates to the core driver running over the web adapters, and
+//! turns every failure into a `DownloadError` (a real `Error` with a stable
+//! `code`). No download logic lives here.
+
+use crate::core::driver::{self, Event, Outcome, RestartReason};
+use crate::core::record::Record;
+use crate::core::{self, filename, Error, OnServerChange, Options};
+use crate::web::{js, Backend, FetchTransport, JsClock, StoreChoice};
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::RequestCredentials;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** Where the blocks of a download are stored. */
+export type StoreKind = 'auto' | 'indexeddb' | 'memory';
+
+export interface DownloadOptions {
+  /** The key the download is stored under. Default: the URL without its fragment. */
+  id?: string;
+  /** Default 'auto': IndexedDB where it can be opened, else memory. */
+  store?: StoreKind;
+  /** Parallel range requests, 1 to 16. Default 3. */
+  connections?: number;
+  /** Bytes per request and per stored block, 1 KiB to 1 GiB. Default 8 MiB. */
+  blockSize?: number;
+  /** Extra request headers. Forbidden ones (Cookie, Referer, User-Agent, Range…) are rejected. */
+  headers?: Record<string, string> | [string, string][] | Headers;
+  credentials?: RequestCredentials;
+  referrer?: string;
+  /** Consecutive failed attempts tolerated before an error, 0 to 100. Default 5. */
+  retries?: number;
+  /** A body with no new byte for this long is aborted and retried. Default 30000. */
+  stallTimeoutMs?: number;
+  /** The name `save()` uses. Default: Content-Disposition, else the URL's last segment. */
+  filename?: string;
+  /** When the file on the server changed: start over (default) or fail with SERVER_CHANGED. */
+  onServerChange?: 'restart' | 'fail';
+}
+
+export interface DownloadProgress {
+  received: number;
+  total: number | undefined;
+  bytesPerSecond: number;
+  etaSeconds: number | undefined;
+}
+
+export interface DownloadRestart {
+  reason: 'server-changed' | 'ranges-ignored';
+  message: string;
+}
+
+export type DownloadState = 'idle' | 'running' | 'paused' | 'complete' | 'failed';
+
+export interface DownloadInfo {
+  id: string;
+  url: string;
+  received: number;
+  total: number | undefined;
+  state: 'complete' | 'partial';
+  store: StoreKind;
+  filename: string;
+  updatedAt: number;
+}
+
+export type DownloadErrorCode =
+  | 'NETWORK' | 'HTTP_STATUS' | 'CORS_HEADERS_HIDDEN' | 'SERVER_CHANGED' | 'BAD_RESPONSE'
+  | 'QUOTA_EXCEEDED' | 'STORAGE_UNAVAILABLE' | 'STORAGE_CORRUPT' | 'STORAGE_FAILED'
+  | 'INVALID_ARGUMENT' | 'INVALID_STATE' | 'LOCKED' | 'ABORTED' | 'INTERNAL';
+
+/** Every promise of this API rejects with a DownloadError. */
+export interface DownloadError extends Error {
+  name: 'DownloadError';
+  code: DownloadErrorCode;
+}
+"#;
+
+type Engine = core::Download<FetchTransport, Backend, JsClock>;
+
+thread_local! {
+    /// Downloads running in this page or worker: a second writer is refused.
+    static RUNNING: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+}
+
+/// A resumable download. Create it with `Download.open`.
+#[wasm_bindgen]
+pub struct Download {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    store: &'static str,
+    state: Cell<&'static str>,
+    /// The promise of the run in progress, which `start`, `pause` and
+    /// `cancel` all wait on.
+    run: RefCell<Option<Promise>>,
+    cancelled: Cell<bool>,
+    onprogress: RefCell<Option<Function>>,
+    onrestart: RefCell<Option<Function>>,
+}
+
+#[wasm_bindgen]
+impl Download {
+    /// Opens a download, resuming it if this store already holds part of it.
+    /// No request is made until `start()`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Download>")]
+    pub fn open(
+        url: String,
+        #[wasm_bindgen(unchecked_param_type = "DownloadOptions")] options: JsValue,
+    ) -> Promise {
+        future_to_promise(async move {
+            let (options, choice, transport) = parse_options(&url, &options).map_err(to_js)?;
+            let backend = Backend::open(choice).await.map_err(|e| to_js(e.into()))?;
+            let store = backend.name();
+            let engine = Engine::open(transport, backend, JsClock, options)
+                .await
+                .map_err(to_js)?;
+            if let Some(why) = engine.discarded_record() {
+                web_sys::console::warn_1(
+                    &format!("resumable-fetch: {why}; the download starts over").into(),
+                );
+            }
+            let state = if engine.is_complete() {
+                "complete"
+            } else if engine.received() > 0 {
+                "paused"
+            } else {
+                "idle"
+            };
+            let inner = Inner {
+                engine,
+                store,
+                state: Cell::new(state),
+                run: RefCell::new(None),
+                cancelled: Cell::new(false),
+                onprogress: RefCell::new(None),
+                onrestart: RefCell::new(None),
+            };
+            Ok(Download {
+                inner: Rc::new(inner),
+            }
+            .into())
+        })
+    }
+
+    /// Downloads until complete (`'complete'`) or paused (`'paused'`); rejects
+    /// with a DownloadError. While running, it returns the same promise.
+    #[wasm_bindgen(unchecked_return_type = "Promise<'complete' | 'paused'>")]
+    pub fn start(&self) -> Promise {
+        if let Some(run) = self.inner.run.borrow().clone() {
+            return run;
+        }
+        let inner = self.inner.clone();
+        let run = future_to_promise(async move {
+            let result = inner.run().await;
+            inner.run.borrow_mut().take();
+            result
+        });
+        *self.inner.run.borrow_mut() = Some(run.clone());
+        run
+    }
+
+    /// Stops the download; resolves once what was in flight is stored.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn pause(&self) -> Promise {
+        self.inner.engine.pause();
+        let run = self.inner.run.borrow().clone();
+        future_to_promise(async move {
+            if let Some(run) = run {
+                let _ = JsFuture::from(run).await;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Stops the download and deletes everything stored for it. A pending
+    /// `start()` rejects with `ABORTED`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn cancel(&self) -> Promise {
+        self.inner.cancelled.set(true);
+        let paused = self.pause();
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            JsFuture::from(paused).await?;
+            inner.cancelled.set(false);
+            inner.engine.remove().await.map_err(to_js)?;
+            inner.state.set("idle");
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// The downloaded file, backed by the store (not held in memory).
+    #[wasm_bindgen(unchecked_return_type = "Promise<Blob>")]
+    pub fn blob(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move { Ok(inner.engine.assemble().await.map_err(to_js)?.into()) })
+    }
+
+    /// Saves the completed file through the browser's download prompt.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn save(&self, name: Option<String>) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let blob = inner.engine.assemble().await.map_err(to_js)?;
+            let name = name
+                .map(|n| filename::sanitize(&n))
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| inner.engine.filename());
+            save_blob(&blob, &name).map_err(to_js)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        self.inner.engine.options().id.clone()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn url(&self) -> String {
+        self.inner.engine.options().url.clone()
+    }
+
+    /// The file's length once the server has told it.
+    #[wasm_bindgen(getter)]
+    pub fn total(&self) -> Option<f64> {
+        self.inner.engine.total().map(|t| t as f64)
+    }
+
+    /// Bytes stored so far (progress events also count bytes in flight).
+    #[wasm_bindgen(getter)]
+    pub fn received(&self) -> f64 {
+        self.inner.engine.received() as f64
+    }
+
+    #[wasm_bindgen(getter, unchecked_return_type = "DownloadState")]
+    pub fn state(&self) -> String {
+        self.inner.state.get().to_string()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn filename(&self) -> String {
+        self.inner.engine.filename()
+    }
+
+    #[wasm_bindgen(getter, unchecked_return_type = "StoreKind")]
+    pub fn store(&self) -> String {
+        self.inner.store.to_string()
+    }
+
+    /// False once the server has shown it ignores Range requests.
+    #[wasm_bindgen(getter)]
+    pub fn resumable(&self) -> bool {
+        self.inner.engine.resumable()
+    }
+
+    #[wasm_bindgen(
+        getter,
+        unchecked_return_type = "((progress: DownloadProgress) => void) | null"
+    )]
+    pub fn onprogress(&self) -> Option<Function> {
+        self.inner.onprogress.borrow().clone()
+    }
+
+    #[wasm_bindgen(setter)]
+    pub fn set_onprogress(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "((progress: DownloadProgress) => void) | null")]
+        f: Option<Function>,
+    ) {
+        *self.inner.onprogress.borrow_mut() = f;
+    }
+
+    /// Called when stored bytes were discarded and the download started over.
+    #[wasm_bindgen(
+        getter,
+        unchecked_return_type = "((restart: DownloadRestart) => void) | null"
+    )]
+    pub fn onrestart(&self) -> Option<Function> {
+        self.inner.onrestart.borrow().clone()
+    }
+
+    #[wasm_bindgen(setter)]
+    pub fn set_onrestart(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "((restart: DownloadRestart) => void) | null")]
+        f: Option<Function>,
+    ) {
+        *self.inner.onrestart.borrow_mut() = f;
+    }
+
+    /// Every download stored in this origin (IndexedDB) or this page (memory).
+    #[wasm_bindgen(unchecked_return_type = "Promise<DownloadInfo[]>")]
+    pub fn list() -> Promise {
+        future_to_promise(async move {
+            let out = Array::new();
+            for backend in Backend::all().await {
+                for record in driver::list(&backend).await.map_err(to_js)? {
+                    out.push(&info(&record, backend.name()));
+                }
+            }
+            Ok(out.into())
+        })
+    }
+
+    /// Deletes a download from every store. Not while it runs in this page.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn remove(id: String) -> Promise {
+        future_to_promise(async move {
+            if RUNNING.with(|r| r.borrow().contains(&id)) {
+                return Err(to_js(Error::Locked { id }));
+            }
+            for backend in Backend::all().await {
+                core::store::Store::remove(&backend, &id)
+                    .await
+                    .map_err(|e| to_js(e.into()))?;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+impl Inner {
+    async fn run(&self) -> Result<JsValue, JsValue> {
+        let id = self.engine.options().id.clone();
+        if !RUNNING.with(|r| r.borrow_mut().insert(id.clone())) {
+            return Err(to_js(Error::Locked { id }));
+        }
+        self.state.set("running");
+        let result = self.engine.run(&|event| self.dispatch(event)).await;
+        RUNNING.with(|r| r.borrow_mut().remove(&id));
+        let (state, result) = match result {
+            Ok(_) if self.cancelled.get() => ("paused", Err(Error::Aborted)),
+            Ok(Outcome::Complete) => ("complete", Ok("complete")),
+            Ok(Outcome::Paused) => ("paused", Ok("paused")),
+            Err(e) => ("failed", Err(e)),
+        };
+        self.state.set(state);
+        result.map(JsValue::from).map_err(to_js)
+    }
+
+    /// Calls the application's handler; one that throws cannot stop the download.
+    fn dispatch(&self, event: &Event) {
+        let (handler, arg) = match event {
+            Event::Progress(p) => (
+                self.onprogress.borrow().clone(),
+                object(&[
+                    ("received", (p.received as f64).into()),
+                    ("total", p.total.map(|t| t as f64).into()),
+                    ("bytesPerSecond", p.bytes_per_second.into()),
+                    ("etaSeconds", p.eta_seconds.into()),
+                ]),
+            ),
+            Event::Restarted(reason) => (
+                self.onrestart.borrow().clone(),
+                object(&[
+                    (
+                        "reason",
+                        match reason {
+                            RestartReason::Changed(_) => "server-changed",
+                            RestartReason::RangesIgnored => "ranges-ignored",
+                        }
+                        .into(),
+                    ),
+                    ("message", restart_message(reason).into()),
+                ]),
+            ),
+        };
+        if let Some(handler) = handler {
+            if let Err(e) = handler.call1(&JsValue::NULL, &arg) {
+                web_sys::console::error_2(&"resumable-fetch: an event handler threw".into(), &e);
+            }
+        }
+    }
+}
+
+fn restart_message(reason: &RestartReason) -> String {
+    match reason {
+        RestartReason::Changed(change) => {
+            format!(
+                "the file on the server changed ({change}); downloading it again from the start"
+            )
+        }
+        RestartReason::RangesIgnored => {
+            "the server ignored a Range request; downloading the whole file from the start".into()
+        }
+    }
+}
+
+/// A `DownloadError`: a real `Error` named `DownloadError` with a `code`.
+fn to_js(error: Error) -> JsValue {
+    let js_error = js_sys::Error::new(&error.to_string());
+    js_error.set_name("DownloadError");
+    let _ = Reflect::set(&js_error, &"code".into(), &error.code().into());
+    js_error.into()
+}
+
+fn object(fields: &[(&str, JsValue)]) -> JsValue {
+    let obj = Object::new();
+    for (key, value) in fields {
+        let _ = Reflect::set(&obj, &(*key).into(), value);
+    }
+    obj.into()
+}
+
+fn info(record: &Record, store: &str) -> JsValue {
+    object(&[
+        ("id", record.id.as_str().into()),
+        ("url", record.url.as_str().into()),
+        ("received", (record.received() as f64).into()),
+        ("total", record.total().map(|t| t as f64).into()),
+        (
+            "state",
+            if record.complete {
+                "complete"
+            } else {
+                "partial"
+            }
+            .into(),
+        ),
+        ("store", store.into()),
+        (
+            "filename",
+            filename::choose(None, record.server_filename.as_deref(), &record.url).into(),
+        ),
+        ("updatedAt", (record.updated_at as f64).into()),
+    ])
+}
+
+const OPTION_NAMES: [&str; 12] = [
+    "id",
+    "store",
+    "connections",
+    "blockSize",
+    "headers",
+    "credentials",
+    "referrer",
+    "retries",
+    "stallTimeoutMs",
+    "integrity",
+    "filename",
+    "onServerChange",
+];
+
+/// Reads and checks the options object; every mistake names its option.
+fn parse_options(
+    url: &str,
+    options: &JsValue,
+) -> Result<(Options, StoreChoice, FetchTransport), Error> {
+    let mut parsed = Options::new(&absolute_url(url)?);
+    let mut choice = StoreChoice::Auto;
+    let mut transport = FetchTransport::default();
+    if options.is_undefined() || options.is_null() {
+        return Ok((parsed, choice, transport));
+    }
+    if !options.is_object() {
+        return Err(Error::invalid("options", "it must be an object"));
+    }
+    let keys = Object::keys::<JsValue>(options.unchecked_ref());
+    for key in keys.iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !OPTION_NAMES.contains(&key.as_str()) {
+            return Err(Error::invalid(
+                &key,
+                format!(
+                    "it is not an option; the options are {}",
+                    OPTION_NAMES.join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(id) = string(options, "id")? {
+        parsed.id = id;
+    }
+    if let Some(store) = string(options, "store")? {
+        choice = StoreChoice::parse(&store)?;
+    }
+    if let Some(n) = integer(options, "connections")? {
+        parsed.connections = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(n) = integer(options, "blockSize")? {
+        parsed.block_size = n;
+    }
+    if let Some(n) = integer(options, "retries")? {
+        parsed.retries = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(n) = integer(options, "stallTimeoutMs")? {
+        parsed.stall_timeout_ms = n;
+    }
+    parsed.headers = headers(&js::get(options, "headers"))?;
+    if let Some(credentials) = string(options, "credentials")? {
+        transport.credentials = Some(match credentials.as_str() {
+            "omit" => RequestCredentials::Omit,
+            "same-origin" => RequestCredentials::SameOrigin,
+            "include" => RequestCredentials::Include,
+            other => {
+                return Err(Error::invalid(
+                    "credentials",
+                    format!("{other:?} is not one of 'omit', 'same-origin', 'include'"),
+                ))
+            }
+        });
+    }
+    transport.referrer = string(options, "referrer")?;
+    if string(options, "integrity")?.is_some() {
+        // Never accept a check we would not make.
+        return Err(Error::invalid(
+            "integrity",
+            "integrity checking is not available in this version of resumable-fetch",
+        ));
+    }
+    parsed.filename = string(options, "filename")?;
+    if let Some(policy) = string(options, "onServerChange")? {
+        parsed.on_server_change = match policy.as_str() {
+            "restart" => OnServerChange::Restart,
+            "fail" => OnServerChange::Fail,
+            other => {
+                return Err(Error::invalid(
+                    "onServerChange",
+                    format!("{other:?} is not 'restart' or 'fail'"),
+                ))
+            }
+        };
+    }
+    parsed.validate()?;
+    Ok((parsed, choice, transport))
+}
+
+/// The URL made absolute against the page (if any), http or https only.
+fn absolute_url(url: &str) -> Result<String, Error> {
+    let base = js::get(&js::get(&js_sys::global(), "location"), "href").as_string();
+    let parsed = match &base {
+        Some(base) => web_sys::Url::new_with_base(url, base),
+        None => web_sys::Url::new(url),
+    }
+    .map_err(|_| Error::invalid("url", format!("{url:?} is not a valid URL")))?;
+    match parsed.protocol().as_str() {
+        "http:" | "https:" => Ok(parsed.href()),
+        other => Err(Error::invalid(
+            "url",
+            format!("{other} URLs cannot be downloaded by range; use an http: or https: URL"),
+        )),
+    }
+}
+
+fn string(options: &JsValue, key: &str) -> Result<Option<String>, Error> {
+    let value = js::get(options, key);
+    if value.is_undefined() {
+        return Ok(None);
+    }
+    value
+        .as_string()
+        .map(Some)
+        .ok_or_else(|| Error::invalid(key, "it must be a string"))
+}
+
+/// A non-negative integer number (exact in a JS number: below 2^53).
+fn integer(options: &JsValue, key: &str) -> Result<Option<u64>, Error> {
+    let value = js::get(options, key);
+    if value.is_undefined() {
+        return Ok(None);
+    }
+    match value.as_f64() {
+        Some(n) if n.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&n) => {
+            Ok(Some(n as u64))
+        }
+        _ => Err(Error::invalid(
+            key,
+            format!("{} is not a whole number of 0 or more", js::message(&value)),
+        )),
+    }
+}
+
+/// `headers` as a plain object, an array of pairs, or a `Headers`.
+fn headers(value: &JsValue) -> Result<Vec<(String, String)>, Error> {
+    if value.is_undefined() {
+        return Ok(Vec::new());
+    }
+    let pairs: Vec<JsValue> =
+        if Array::is_array(value) || value.is_instance_of::<web_sys::Headers>() {
+            match js_sys::try_iter(value) {
+                Ok(Some(iter)) => iter.collect::<Result<_, _>>().map_err(|_| bad_headers())?,
+                _ => return Err(bad_headers()),
+            }
+        } else if value.is_object() {
+            Object::entries(value.unchecked_ref::<Object>())
+                .iter()
+                .collect()
+        } else {
+            return Err(bad_headers());
+        };
+    pairs
+        .iter()
+        .map(|pair| {
+            let pair = Array::from(pair);
+            match (
+                pair.get(0).as_string(),
+                pair.get(1).as_string(),
+                pair.length(),
+            ) {
+                (Some(name), Some(value), 2) => Ok((name, value)),
+                _ => Err(bad_headers()),
+            }
+        })
+        .collect()
+}
+
+fn bad_headers() -> Error {
+    Error::invalid(
+        "headers",
+        "it must be an object of strings, an array of [name, value] pairs, or a Headers",
+    )
+}
+
+/// `<a download>` with an object URL: the save every browser page supports.
+fn save_blob(blob: &web_sys::Blob, name: &str) -> Result<(), Error> {
+    let unsupported = || {
+        Error::InvalidState(
+            "save() needs a page with a document; in workers and servers use blob()".into(),
+        )
+    };
+    let document = js::get(&js_sys::global(), "document")
+        .dyn_into::<web_sys::Document>()
+        .map_err(|_| unsupported())?;
+    let url = web_sys::Url::create_object_url_with_blob(blob).map_err(|_| unsupported())?;
+    let anchor = document
+        .create_element("a")
+        .ok()
+        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok())
+        .ok_or_else(unsupported)?;
+    anchor.set_href(&url);
+    anchor.set_download(name);
+    anchor.click();
+    // The browser reads the URL asynchronously; release it once it surely has.
+    wasm_bindgen_futures::spawn_local(async move {
+        core::clock::Clock::sleep(&JsClock, 60_000).await;
+        let _ = web_sys::Url::revoke_object_url(&url);
+    });
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! A store in memory: the fallback where nothing persists (and the store of
+//! the native tests). Clones share their contents, so a test can "reload" by
+//! opening a second download on a clone.
+
+use super::error::{StoreError, StoreErrorKind};
+use super::range::ByteRange;
+use super::store::Store;
+use super::transport::Chunk;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+#[derive(Clone)]
+pub struct MemoryStore<C> {
+    inner: Rc<RefCell<Inner<C>>>,
+}
+
+struct Inner<C> {
+    records: HashMap<String, Vec<u8>>,
+    pieces: HashMap<String, BTreeMap<u64, Vec<C>>>,
+    /// Bytes of pieces this store may hold; beyond it, `QuotaExceeded`.
+    capacity: Option<u64>,
+}
+
+impl<C> Default for MemoryStore<C> {
+    fn default() -> Self {
+        Self {
+            inner: Rc::new(RefCell::new(Inner {
+                records: HashMap::new(),
+                pieces: HashMap::new(),
+                capacity: None,
+            })),
+        }
+    }
+}
+
+impl<C: Chunk> MemoryStore<C> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Limits the bytes of pieces held (`None`: unlimited), to act out a full disk.
+    pub fn set_capacity(&self, bytes: Option<u64>) {
+        self.inner.borrow_mut().capacity = bytes;
+    }
+
+    /// Bytes of pieces held for every download.
+    pub fn used(&self) -> u64 {
+        let inner = self.inner.borrow();
+        inner
+            .pieces
+            .values()
+            .flat_map(|p| p.values())
+            .map(|chunks| chunks.iter().map(Chunk::len).sum::<u64>())
+            .sum()
+    }
+
+    /// Overwrites a stored record as-is (tests use it to plant damaged records).
+    pub fn put_raw_record(&self, id: &str, bytes: Vec<u8>) {
+        self.inner
+            .borrow_mut()
+            .records
+            .insert(id.to_string(), bytes);
+    }
+
+    /// Drops one stored piece behind the record's back (tests use it to act
+    /// out storage that lost data).
+    pub fn drop_piece(&self, id: &str, offset: u64) -> bool {
+        let mut inner = self.inner.borrow_mut();
+        inner
+            .pieces
+            .get_mut(id)
+            .is_some_and(|p| p.remove(&offset).is_some())
+    }
+}
+
+impl<C: Chunk> Store for MemoryStore<C> {
+    type Chunk = C;
+    type Assembled = Vec<C>;
+
+    async fn load(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.inner.borrow().records.get(id).cloned())
+    }
+
+    async fn save_record(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.put_raw_record(id, record.to_vec());
+        Ok(())
+    }
+
+    async fn commit(
+        &self,
+        id: &str,
+        offset: u64,
+        chunks: Vec<C>,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        let len: u64 = chunks.iter().map(Chunk::len).sum();
+        let capacity = self.inner.borrow().capacity;
+        if capacity.is_some_and(|cap| self.used() + len > cap) {
+            return Err(StoreError::new(
+                StoreErrorKind::QuotaExceeded,
+                "the memory store is full",
+            ));
+        }
+        let mut inner = self.inner.borrow_mut();
+        inner
+            .pieces
+            .entry(id.to_string())
+            .or_default()
+            .insert(offset, chunks);
+        inner.records.insert(id.to_string(), record.to_vec());
+        Ok(())
+    }
+
+    async fn reset(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        let mut inner = self.inner.borrow_mut();
+        inner.records.insert(id.to_string(), record.to_vec());
+        inner.pieces.remove(id);
+        Ok(())
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        let mut inner = self.inner.borrow_mut();
+        inner.records.remove(id);
+        inner.pieces.remove(id);
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self.inner.borrow().records.values().cloned().collect())
+    }
+
+    async fn assemble(&self, id: &str, pieces: &[ByteRange]) -> Result<Vec<C>, StoreError> {
+        let inner = self.inner.borrow();
+        let stored = inner.pieces.get(id);
+        let mut out = Vec::new();
+        for piece in pieces {
+            let chunks = stored.and_then(|p| p.get(&piece.start)).ok_or_else(|| {
+                StoreError::new(
+                    StoreErrorKind::Corrupt,
+                    format!("the piece at byte {} is missing", piece.start),
+                )
+            })?;
+            let len: u64 = chunks.iter().map(Chunk::len).sum();
+            if len != piece.len() {
+                return Err(StoreError::new(
+                    StoreErrorKind::Corrupt,
+                    format!(
+                        "the piece at byte {} holds {len} bytes, not {}",
+                        piece.start,
+                        piece.len()
+                    ),
+                ));
+            }
+            out.extend(chunks.iter().cloned());
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,22 @@
+//! The pure core: HTTP range logic, validators, the plan, the record and the
+//! driver. It never imports wasm-bindgen, js-sys or web-sys, does no I/O and
+//! reads no clock; it builds and is tested natively.
+
+pub mod clock;
+pub mod driver;
+pub mod error;
+pub mod filename;
+pub mod memory;
+pub mod options;
+pub mod plan;
+pub mod progress;
+pub mod range;
+pub mod record;
+pub mod signal;
+pub mod store;
+pub mod transport;
+pub mod validator;
+
+pub use driver::{Download, Event, Outcome, RestartReason};
+pub use error::{Error, ServerError, StoreError, StoreErrorKind};
+pub use options::{OnServerChange, Options};

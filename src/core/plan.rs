@@ -1,0 +1,266 @@
+//! What is stored, and what to fetch next.
+//!
+//! A download is stored as *pieces*: runs of bytes at an offset, usually one
+//! block each, shorter where a body was cut off ("keep what arrived"). The
+//! record lists them exactly, so a store that keeps one entry per piece
+//! (IndexedDB) can assemble the file from the record alone and ignore any
+//! entry the record does not claim.
+//!
+//! The plan hands out the lowest missing range that no connection is
+//! fetching, cut at block boundaries so that a resumed partial block is
+//! completed by one request.
+
+use super::range::ByteRange;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+/// Non-overlapping stored pieces, by offset.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pieces {
+    by_offset: BTreeMap<u64, u64>,
+    bytes: u64,
+}
+
+impl Pieces {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a piece; `false` (and no change) if it is empty or overlaps one
+    /// already stored.
+    pub fn insert(&mut self, piece: ByteRange) -> bool {
+        if piece.is_empty() || self.overlaps(piece) {
+            return false;
+        }
+        self.by_offset.insert(piece.start, piece.len());
+        self.bytes += piece.len();
+        true
+    }
+
+    fn overlaps(&self, piece: ByteRange) -> bool {
+        let before = self.by_offset.range(..piece.end).next_back();
+        before.is_some_and(|(&start, &len)| start + len > piece.start)
+    }
+
+    /// Total bytes stored.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_offset.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_offset.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = ByteRange> + '_ {
+        self.by_offset.iter().map(|(&start, &len)| ByteRange {
+            start,
+            end: start + len,
+        })
+    }
+
+    /// The end of the stored prefix `0..n` (0 when byte 0 is missing).
+    pub fn prefix_end(&self) -> u64 {
+        let mut end = 0;
+        for piece in self.iter() {
+            if piece.start != end {
+                break;
+            }
+            end = piece.end;
+        }
+        end
+    }
+
+    /// True when the pieces tile `0..total` exactly.
+    pub fn covers(&self, total: u64) -> bool {
+        self.bytes == total && self.prefix_end() == total
+    }
+
+    /// The last stored byte's end, 0 when empty.
+    pub fn end(&self) -> u64 {
+        self.iter().last().map_or(0, |p| p.end)
+    }
+}
+
+/// Chooses ranges to fetch for up to N connections.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    block_size: u64,
+    /// Ranges some connection is fetching now.
+    claims: Vec<ByteRange>,
+}
+
+impl Plan {
+    pub fn new(block_size: u64) -> Self {
+        Self {
+            block_size: block_size.max(1),
+            claims: Vec::new(),
+        }
+    }
+
+    /// Claims the lowest missing range that nobody is fetching, at most up to
+    /// the next block boundary. With `total` unknown, the file is taken to go
+    /// on: the range ends at the next boundary.
+    pub fn claim(&mut self, pieces: &Pieces, total: Option<u64>) -> Option<ByteRange> {
+        let mut start = 0u64;
+        loop {
+            if total.is_some_and(|t| start >= t) {
+                return None;
+            }
+            // Skip what is stored or claimed at `start`.
+            if let Some(end) = self.covered_until(pieces, start) {
+                start = end;
+                continue;
+            }
+            let boundary = (start / self.block_size + 1).saturating_mul(self.block_size);
+            let mut end = total.map_or(boundary, |t| boundary.min(t));
+            // Stop before the next stored or claimed byte.
+            if let Some(next) = self.next_taken(pieces, start) {
+                end = end.min(next);
+            }
+            let range = ByteRange { start, end };
+            self.claims.push(range);
+            return Some(range);
+        }
+    }
+
+    /// Releases a claim, whether or not its bytes were stored: what was not
+    /// stored is simply missing again.
+    pub fn release(&mut self, range: ByteRange) {
+        if let Some(i) = self.claims.iter().position(|c| *c == range) {
+            self.claims.swap_remove(i);
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.claims.len()
+    }
+
+    /// If `at` is inside a stored piece or a claim, where that ends.
+    fn covered_until(&self, pieces: &Pieces, at: u64) -> Option<u64> {
+        let stored = pieces
+            .by_offset
+            .range(..=at)
+            .next_back()
+            .map(|(&s, &l)| s + l)
+            .filter(|&end| end > at);
+        let claimed = self
+            .claims
+            .iter()
+            .filter(|c| c.start <= at && at < c.end)
+            .map(|c| c.end)
+            .max();
+        stored.max(claimed)
+    }
+
+    /// The first stored or claimed byte after `at`.
+    fn next_taken(&self, pieces: &Pieces, at: u64) -> Option<u64> {
+        let after = (Bound::Excluded(at), Bound::Unbounded);
+        let stored = pieces.by_offset.range(after).next().map(|(&s, _)| s);
+        let claimed = self
+            .claims
+            .iter()
+            .map(|c| c.start)
+            .filter(|&s| s > at)
+            .min();
+        match (stored, claimed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(start: u64, end: u64) -> ByteRange {
+        ByteRange { start, end }
+    }
+
+    #[test]
+    fn pieces_reject_overlap() {
+        let mut p = Pieces::new();
+        assert!(p.insert(r(10, 20)));
+        assert!(!p.insert(r(15, 25)));
+        assert!(!p.insert(r(5, 11)));
+        assert!(!p.insert(r(10, 20)));
+        assert!(!p.insert(r(12, 13)));
+        assert!(!p.insert(r(30, 30)));
+        assert!(p.insert(r(20, 30)));
+        assert!(p.insert(r(0, 10)));
+        assert_eq!(p.bytes(), 30);
+        assert_eq!(p.prefix_end(), 30);
+        assert!(p.covers(30));
+        assert!(!p.covers(31));
+    }
+
+    #[test]
+    fn prefix_stops_at_a_gap() {
+        let mut p = Pieces::new();
+        p.insert(r(0, 5));
+        p.insert(r(6, 10));
+        assert_eq!(p.prefix_end(), 5);
+        assert!(!p.covers(10));
+        assert_eq!(p.end(), 10);
+    }
+
+    #[test]
+    fn claims_blocks_in_order_for_several_connections() {
+        let pieces = Pieces::new();
+        let mut plan = Plan::new(100);
+        assert_eq!(plan.claim(&pieces, Some(250)), Some(r(0, 100)));
+        assert_eq!(plan.claim(&pieces, Some(250)), Some(r(100, 200)));
+        assert_eq!(plan.claim(&pieces, Some(250)), Some(r(200, 250)));
+        assert_eq!(plan.claim(&pieces, Some(250)), None);
+        assert_eq!(plan.in_flight(), 3);
+        // A failed block is released and handed out again.
+        plan.release(r(100, 200));
+        assert_eq!(plan.claim(&pieces, Some(250)), Some(r(100, 200)));
+    }
+
+    #[test]
+    fn completes_a_partial_block_up_to_its_boundary() {
+        let mut pieces = Pieces::new();
+        pieces.insert(r(0, 100));
+        pieces.insert(r(100, 137)); // a body cut off after 37 bytes
+        pieces.insert(r(200, 300));
+        let mut plan = Plan::new(100);
+        assert_eq!(plan.claim(&pieces, Some(1000)), Some(r(137, 200)));
+        assert_eq!(plan.claim(&pieces, Some(1000)), Some(r(300, 400)));
+    }
+
+    #[test]
+    fn stops_before_the_next_stored_piece() {
+        let mut pieces = Pieces::new();
+        pieces.insert(r(50, 60));
+        let mut plan = Plan::new(100);
+        assert_eq!(plan.claim(&pieces, Some(100)), Some(r(0, 50)));
+        assert_eq!(plan.claim(&pieces, Some(100)), Some(r(60, 100)));
+        assert_eq!(plan.claim(&pieces, Some(100)), None);
+    }
+
+    #[test]
+    fn unknown_total_goes_on_block_by_block() {
+        let mut pieces = Pieces::new();
+        pieces.insert(r(0, 100));
+        let mut plan = Plan::new(100);
+        assert_eq!(plan.claim(&pieces, None), Some(r(100, 200)));
+        assert_eq!(plan.claim(&pieces, None), Some(r(200, 300)));
+    }
+
+    #[test]
+    fn offsets_past_4_gib() {
+        let five_gib = 5u64 << 30;
+        let mut pieces = Pieces::new();
+        pieces.insert(r(0, five_gib - 10));
+        let mut plan = Plan::new(8 << 20);
+        assert_eq!(
+            plan.claim(&pieces, Some(five_gib)),
+            Some(r(five_gib - 10, five_gib))
+        );
+    }
+}

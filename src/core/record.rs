@@ -1,0 +1,479 @@
+//! The offset record: what is stored for a download, and how it is encoded.
+//!
+//! The record is the only thing trusted after a reload, so it is written only
+//! after the bytes it claims are durable, and it is read defensively: a record
+//! that is truncated, altered, of an unknown version or inconsistent (pieces
+//! past the end, overlapping, "complete" with holes) is reported and
+//! discarded, never used.
+//!
+//! Encoding (all integers LEB128 varints, strings length-prefixed UTF-8):
+//!
+//! ```text
+//! magic "RFRC" | version u8 | fields… | crc32 (4 bytes, little-endian, of all before it)
+//! ```
+//!
+//! Pieces are written as runs `(gap since the previous piece, piece length,
+//! count)`, so a finished 5 GiB download of 8 MiB blocks is a few bytes, not
+//! 640 entries.
+
+use super::plan::Pieces;
+use super::range::ByteRange;
+use super::validator::{EntityTag, Validators};
+use std::fmt;
+
+const MAGIC: &[u8; 4] = b"RFRC";
+pub const RECORD_VERSION: u8 = 1;
+/// Far more than any real download has (5 GiB in 64 KiB blocks is 81,920).
+const MAX_PIECES: u64 = 1 << 22;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub id: String,
+    pub url: String,
+    /// What identifies the version of the file the pieces belong to.
+    pub validators: Validators,
+    /// The server honours Range requests for this file.
+    pub resumable: bool,
+    pub complete: bool,
+    pub pieces: Pieces,
+    /// The name the server suggested (Content-Disposition), unsanitized.
+    pub server_filename: Option<String>,
+    pub content_type: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+/// Why a stored record was not used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordError {
+    /// Not written by resumable-fetch (wrong magic).
+    NotARecord,
+    /// Written by a newer (or unknown) version of resumable-fetch.
+    UnknownVersion(u8),
+    /// Damaged: the reason says how.
+    Corrupt(&'static str),
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotARecord => f.write_str("the stored record is not a resumable-fetch record"),
+            Self::UnknownVersion(v) => write!(
+                f,
+                "the stored record has version {v}, which this version of resumable-fetch does not read"
+            ),
+            Self::Corrupt(why) => write!(f, "the stored record is damaged ({why})"),
+        }
+    }
+}
+
+impl Record {
+    /// A record for a download nothing is known of yet.
+    pub fn new(id: &str, url: &str, now: u64) -> Self {
+        Self {
+            id: id.to_string(),
+            url: url.to_string(),
+            validators: Validators::default(),
+            resumable: false,
+            complete: false,
+            pieces: Pieces::new(),
+            server_filename: None,
+            content_type: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    pub fn total(&self) -> Option<u64> {
+        self.validators.total
+    }
+
+    /// Bytes stored.
+    pub fn received(&self) -> u64 {
+        self.pieces.bytes()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::with_capacity(
+            128 + self.url.len() + 8 * self.pieces.len(),
+        ));
+        w.0.extend_from_slice(MAGIC);
+        w.0.push(RECORD_VERSION);
+        w.str(&self.id);
+        w.str(&self.url);
+        w.opt_u64(self.validators.total);
+        match &self.validators.etag {
+            None => w.u64(0),
+            Some(EntityTag::Strong(v)) => {
+                w.u64(1);
+                w.str(v)
+            }
+            Some(EntityTag::Weak(v)) => {
+                w.u64(2);
+                w.str(v)
+            }
+        }
+        w.opt_str(self.validators.last_modified.as_deref());
+        w.u64(u64::from(self.resumable) | u64::from(self.complete) << 1);
+        w.opt_str(self.server_filename.as_deref());
+        w.opt_str(self.content_type.as_deref());
+        w.u64(self.created_at);
+        w.u64(self.updated_at);
+        let runs = runs(&self.pieces);
+        w.u64(runs.len() as u64);
+        let mut prev_end = 0;
+        for (start, len, count) in runs {
+            w.u64(start - prev_end);
+            w.u64(len);
+            w.u64(count);
+            prev_end = start + len * count;
+        }
+        let crc = crc32(&w.0);
+        w.0.extend_from_slice(&crc.to_le_bytes());
+        w.0
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+        if bytes.len() < MAGIC.len() + 1 || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(RecordError::NotARecord);
+        }
+        let version = bytes[MAGIC.len()];
+        if version != RECORD_VERSION {
+            return Err(RecordError::UnknownVersion(version));
+        }
+        let Some(body_len) = bytes.len().checked_sub(4) else {
+            return Err(RecordError::Corrupt("too short"));
+        };
+        let (body, crc) = bytes.split_at(body_len);
+        if body_len < MAGIC.len() + 1 || crc32(body).to_le_bytes() != crc {
+            return Err(RecordError::Corrupt("checksum mismatch"));
+        }
+        let mut r = Reader(&body[MAGIC.len() + 1..]);
+        let id = r.str()?;
+        let url = r.str()?;
+        let total = r.opt_u64()?;
+        let etag = match r.u64()? {
+            0 => None,
+            1 => Some(EntityTag::Strong(r.str()?)),
+            2 => Some(EntityTag::Weak(r.str()?)),
+            _ => return Err(RecordError::Corrupt("unknown ETag kind")),
+        };
+        let last_modified = r.opt_str()?;
+        let flags = r.u64()?;
+        if flags > 0b11 {
+            return Err(RecordError::Corrupt("unknown flags"));
+        }
+        let server_filename = r.opt_str()?;
+        let content_type = r.opt_str()?;
+        let created_at = r.u64()?;
+        let updated_at = r.u64()?;
+        let mut pieces = Pieces::new();
+        let mut prev_end = 0u64;
+        for _ in 0..r.u64()? {
+            let (gap, len, count) = (r.u64()?, r.u64()?, r.u64()?);
+            let mut start = prev_end
+                .checked_add(gap)
+                .ok_or(RecordError::Corrupt("piece offset overflows"))?;
+            if count == 0 {
+                return Err(RecordError::Corrupt("empty run of pieces"));
+            }
+            // Bounds the work a damaged count can cause.
+            if pieces.len() as u64 + count > MAX_PIECES {
+                return Err(RecordError::Corrupt("too many pieces"));
+            }
+            for _ in 0..count {
+                let end = start
+                    .checked_add(len)
+                    .ok_or(RecordError::Corrupt("piece offset overflows"))?;
+                if !pieces.insert(ByteRange { start, end }) {
+                    return Err(RecordError::Corrupt("empty or overlapping pieces"));
+                }
+                start = end;
+            }
+            prev_end = start;
+        }
+        if !r.0.is_empty() {
+            return Err(RecordError::Corrupt("trailing bytes"));
+        }
+        let complete = flags & 0b10 != 0;
+        if total.is_some_and(|t| pieces.end() > t) {
+            return Err(RecordError::Corrupt("pieces past the end of the file"));
+        }
+        if complete && !total.is_some_and(|t| pieces.covers(t)) {
+            return Err(RecordError::Corrupt("marked complete with bytes missing"));
+        }
+        Ok(Self {
+            id,
+            url,
+            validators: Validators {
+                etag,
+                last_modified,
+                total,
+            },
+            resumable: flags & 0b01 != 0,
+            complete,
+            pieces,
+            server_filename,
+            content_type,
+            created_at,
+            updated_at,
+        })
+    }
+}
+
+/// Groups pieces into runs of equal length with no gap between them.
+fn runs(pieces: &Pieces) -> Vec<(u64, u64, u64)> {
+    let mut runs: Vec<(u64, u64, u64)> = Vec::new();
+    for p in pieces.iter() {
+        match runs.last_mut() {
+            Some((start, len, count)) if *len == p.len() && *start + *len * *count == p.start => {
+                *count += 1
+            }
+            _ => runs.push((p.start, p.len(), 1)),
+        }
+    }
+    runs
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u64(&mut self, mut v: u64) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                self.0.push(byte);
+                return;
+            }
+            self.0.push(byte | 0x80);
+        }
+    }
+    fn str(&mut self, s: &str) {
+        self.u64(s.len() as u64);
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn opt_u64(&mut self, v: Option<u64>) {
+        match v {
+            None => self.u64(0),
+            Some(v) => {
+                self.u64(1);
+                self.u64(v)
+            }
+        }
+    }
+    fn opt_str(&mut self, v: Option<&str>) {
+        match v {
+            None => self.u64(0),
+            Some(v) => {
+                self.u64(1);
+                self.str(v)
+            }
+        }
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn u64(&mut self) -> Result<u64, RecordError> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let (&byte, rest) = self
+                .0
+                .split_first()
+                .ok_or(RecordError::Corrupt("truncated"))?;
+            self.0 = rest;
+            let bits = u64::from(byte & 0x7f);
+            if i == 9 && bits > 1 {
+                return Err(RecordError::Corrupt("number too large"));
+            }
+            v |= bits << (7 * i);
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(RecordError::Corrupt("number too large"))
+    }
+    fn str(&mut self) -> Result<String, RecordError> {
+        let len = self.u64()?;
+        if len > self.0.len() as u64 {
+            return Err(RecordError::Corrupt("truncated"));
+        }
+        let (s, rest) = self.0.split_at(len as usize);
+        self.0 = rest;
+        String::from_utf8(s.to_vec()).map_err(|_| RecordError::Corrupt("text is not UTF-8"))
+    }
+    fn flag(&mut self) -> Result<bool, RecordError> {
+        match self.u64()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(RecordError::Corrupt("bad option tag")),
+        }
+    }
+    fn opt_u64(&mut self) -> Result<Option<u64>, RecordError> {
+        Ok(if self.flag()? {
+            Some(self.u64()?)
+        } else {
+            None
+        })
+    }
+    fn opt_str(&mut self) -> Result<Option<String>, RecordError> {
+        Ok(if self.flag()? {
+            Some(self.str()?)
+        } else {
+            None
+        })
+    }
+}
+
+/// CRC-32 (IEEE 802.3), to tell a damaged record from a valid one.
+fn crc32(bytes: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+                k += 1;
+            }
+            table[i] = c;
+            i += 1;
+        }
+        table
+    };
+    !bytes.iter().fold(!0u32, |c, &b| {
+        TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(start: u64, end: u64) -> ByteRange {
+        ByteRange { start, end }
+    }
+
+    fn sample() -> Record {
+        let mut rec = Record::new("id-1", "https://example.com/a.bin#x", 1_700_000_000_000);
+        rec.validators = Validators {
+            etag: Some(EntityTag::Strong("\"abc\"".into())),
+            last_modified: Some("Tue, 15 Nov 1994 08:12:31 GMT".into()),
+            total: Some(5 << 30),
+        };
+        rec.resumable = true;
+        rec.server_filename = Some("näme.bin".into());
+        rec.content_type = Some("application/octet-stream".into());
+        rec.updated_at = 1_700_000_000_500;
+        let block = 8 << 20;
+        for i in 0..100u64 {
+            rec.pieces.insert(r(i * block, (i + 1) * block));
+        }
+        rec.pieces.insert(r(200 * block, 200 * block + 12345));
+        rec.pieces.insert(r((5 << 30) - 7, 5 << 30));
+        rec
+    }
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn round_trips() {
+        let rec = sample();
+        let bytes = rec.encode();
+        assert_eq!(Record::decode(&bytes), Ok(rec));
+        // 100 equal contiguous blocks are one run: the record stays small.
+        assert!(bytes.len() < 200, "record is {} bytes", bytes.len());
+
+        let mut done = Record::new("d", "u", 0);
+        done.validators.total = Some(0);
+        done.complete = true;
+        assert_eq!(Record::decode(&done.encode()), Ok(done));
+    }
+
+    #[test]
+    fn rejects_every_truncation_and_every_flipped_bit() {
+        let bytes = sample().encode();
+        for len in 0..bytes.len() {
+            assert!(Record::decode(&bytes[..len]).is_err(), "truncated to {len}");
+        }
+        for i in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut bad = bytes.clone();
+                bad[i] ^= 1 << bit;
+                assert!(Record::decode(&bad).is_err(), "bit {bit} of byte {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn reports_foreign_and_future_records() {
+        assert_eq!(Record::decode(b""), Err(RecordError::NotARecord));
+        assert_eq!(
+            Record::decode(b"{\"json\":1}"),
+            Err(RecordError::NotARecord)
+        );
+        let mut future = sample().encode();
+        future[4] = 2;
+        assert_eq!(Record::decode(&future), Err(RecordError::UnknownVersion(2)));
+    }
+
+    /// Re-seals altered content with a valid checksum, to test the checks
+    /// that come after it.
+    fn sealed(mut body: Vec<u8>) -> Vec<u8> {
+        let crc = crc32(&body);
+        body.extend_from_slice(&crc.to_le_bytes());
+        body
+    }
+
+    fn without_crc(rec: &Record) -> Vec<u8> {
+        let mut bytes = rec.encode();
+        bytes.truncate(bytes.len() - 4);
+        bytes
+    }
+
+    #[test]
+    fn rejects_inconsistent_records_even_with_a_valid_checksum() {
+        // Pieces past the end of the file.
+        let mut rec = sample();
+        rec.validators.total = Some(100);
+        assert_eq!(
+            Record::decode(&sealed(without_crc(&rec))),
+            Err(RecordError::Corrupt("pieces past the end of the file"))
+        );
+        // Complete with holes.
+        let mut rec = sample();
+        rec.complete = true;
+        assert_eq!(
+            Record::decode(&sealed(without_crc(&rec))),
+            Err(RecordError::Corrupt("marked complete with bytes missing"))
+        );
+        // A run count that would take forever to expand.
+        let mut body = without_crc(&Record::new("i", "u", 0));
+        let runs_at = body.len() - 1;
+        body.truncate(runs_at);
+        body.extend_from_slice(&[1, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert_eq!(
+            Record::decode(&sealed(body)),
+            Err(RecordError::Corrupt("too many pieces"))
+        );
+        // Trailing bytes.
+        let mut body = without_crc(&sample());
+        body.push(0);
+        assert_eq!(
+            Record::decode(&sealed(body)),
+            Err(RecordError::Corrupt("trailing bytes"))
+        );
+    }
+}

@@ -1,0 +1,93 @@
+//! A one-shot stop signal that many futures can wait on, and `race`.
+//!
+//! `pause()` and a failing connection both stop every connection of a run:
+//! each one races its network reads and sleeps against the run's signal, so a
+//! stop takes effect at the next await without polling a flag.
+
+use futures_util::future::{select, Either};
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+#[derive(Clone, Default)]
+pub struct Signal(Rc<RefCell<State>>);
+
+#[derive(Default)]
+struct State {
+    fired: bool,
+    wakers: Vec<Waker>,
+}
+
+impl Signal {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn fire(&self) {
+        let wakers = {
+            let mut state = self.0.borrow_mut();
+            state.fired = true;
+            std::mem::take(&mut state.wakers)
+        };
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    pub fn is_fired(&self) -> bool {
+        self.0.borrow().fired
+    }
+
+    /// Resolves once the signal fires (at once if it has).
+    pub async fn wait(&self) {
+        std::future::poll_fn(|cx: &mut Context<'_>| {
+            let mut state = self.0.borrow_mut();
+            if state.fired {
+                return Poll::Ready(());
+            }
+            // One task usually waits many times: keep one waker per task.
+            if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                state.wakers.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// Runs two futures until the first finishes; `a` wins a tie. The loser is
+/// dropped (for a network read: aborted).
+pub async fn race<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    match select(pin!(a), pin!(b)).await {
+        Either::Left((a, _)) => Either::Left(a),
+        Either::Right((b, _)) => Either::Right(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+
+    #[test]
+    fn wakes_every_waiter() {
+        let signal = Signal::new();
+        let (a, b) = (signal.clone(), signal.clone());
+        let fire = async {
+            signal.fire();
+        };
+        block_on(async {
+            let waiters = futures_util::future::join(a.wait(), b.wait());
+            futures_util::future::join(waiters, fire).await;
+        });
+        assert!(signal.is_fired());
+    }
+
+    #[test]
+    fn race_prefers_the_first_ready_future() {
+        let out = block_on(race(async { 1 }, async { 2 }));
+        assert!(matches!(out, Either::Left(1)));
+        let out = block_on(race(std::future::pending::<u8>(), async { 2 }));
+        assert!(matches!(out, Either::Right(2)));
+    }
+}

@@ -1,0 +1,76 @@
+//! What the driver needs from HTTP: one GET, its head, its body as chunks.
+//!
+//! In wasm this is `fetch` with an AbortController; natively, in tests, a
+//! scripted transport. Dropping a body must abort its request.
+
+use super::range::ByteRange;
+use super::validator::Header;
+
+/// A piece of a body as the transport delivers it. In wasm it is a JS
+/// `Uint8Array` that never crosses into wasm memory: the driver only counts
+/// and slices chunks, and the store writes them.
+pub trait Chunk: Clone {
+    fn len(&self) -> u64;
+    /// Bytes `start..end` of this chunk (`end <= len()`).
+    fn slice(&self, start: u64, end: u64) -> Self;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Chunk for Vec<u8> {
+    fn len(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+    fn slice(&self, start: u64, end: u64) -> Self {
+        self[start as usize..end as usize].to_vec()
+    }
+}
+
+/// A GET request, with a `Range` header when `range` is set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub url: String,
+    pub range: Option<ByteRange>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// The parts of a response the driver reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub content_range: Header,
+    pub content_length: Header,
+    pub content_encoding: Header,
+    pub etag: Header,
+    pub last_modified: Header,
+    pub content_disposition: Header,
+    pub content_type: Header,
+}
+
+pub struct Response<B> {
+    pub head: ResponseHead,
+    pub body: B,
+}
+
+/// Why a request or a body read failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportError {
+    /// Connection refused or reset, DNS, CORS rejection, offline…
+    Network(String),
+    /// The request could not even be built (a bad header from the caller).
+    InvalidRequest(String),
+}
+
+#[allow(async_fn_in_trait)] // wasm is single-threaded: no Send bound is wanted.
+pub trait Body {
+    type Chunk: Chunk;
+    /// The next chunk, `None` at the end of the body.
+    async fn next(&mut self) -> Result<Option<Self::Chunk>, TransportError>;
+}
+
+#[allow(async_fn_in_trait)]
+pub trait Transport {
+    type Body: Body;
+    async fn send(&self, request: &Request) -> Result<Response<Self::Body>, TransportError>;
+}

@@ -1,0 +1,307 @@
+//! The IndexedDB store.
+//!
+//! Two object stores: `records` (id → encoded record, a `Uint8Array`) and
+//! `pieces` (`[id, offset]` → `Blob`). A piece and the record that claims it
+//! are written in one transaction, so a record never claims a missing piece.
+//! Pieces are Blob values: the browser keeps them on disk, and the finished
+//! file is `new Blob(pieces)`, which references them instead of copying.
+//! Every transaction is opened, filled and awaited with no network await in
+//! between (a transaction left idle across an await would auto-commit).
+
+use super::js;
+use crate::core::range::ByteRange;
+use crate::core::store::Store;
+use crate::core::{StoreError, StoreErrorKind};
+use js_sys::{Array, Uint8Array};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use wasm_bindgen::prelude::*;
+use web_sys::{
+    Blob, IdbDatabase, IdbFactory, IdbKeyRange, IdbObjectStore, IdbOpenDbRequest, IdbRequest,
+    IdbTransaction,
+};
+
+#[wasm_bindgen]
+extern "C" {
+    /// `IDBDatabase`, for the `transaction(stores, mode, { durability })`
+    /// form that web-sys has only behind an unstable cfg.
+    #[wasm_bindgen(js_name = IDBDatabase)]
+    type DatabaseWithOptions;
+
+    #[wasm_bindgen(method, catch, js_name = transaction)]
+    fn transaction_with_options(
+        this: &DatabaseWithOptions,
+        stores: &Array,
+        mode: &str,
+        options: &JsValue,
+    ) -> Result<IdbTransaction, JsValue>;
+}
+
+const DB_NAME: &str = "resumable-fetch";
+const DB_VERSION: u32 = 1;
+const RECORDS: &str = "records";
+const PIECES: &str = "pieces";
+
+thread_local! {
+    /// One connection per page or worker, opened on first use.
+    static DB: RefCell<Option<IdbDatabase>> = const { RefCell::new(None) };
+}
+
+#[derive(Clone)]
+pub struct IdbStore {
+    db: IdbDatabase,
+}
+
+impl IdbStore {
+    /// Opens (creating if needed) the database of this origin.
+    pub async fn open() -> Result<Self, StoreError> {
+        if let Some(db) = DB.with(|db| db.borrow().clone()) {
+            return Ok(Self { db });
+        }
+        let factory = js::get(&js_sys::global(), "indexedDB")
+            .dyn_into::<IdbFactory>()
+            .map_err(|_| unavailable("this runtime has no IndexedDB"))?;
+        let request = factory
+            .open_with_u32(DB_NAME, DB_VERSION)
+            .map_err(|e| js::store_error(&e))?;
+        let upgrade = Closure::<dyn FnMut()>::new({
+            let request = request.clone();
+            move || create_schema(&request)
+        });
+        request.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
+        let opened = done(&request).await;
+        request.set_onupgradeneeded(None);
+        let db: IdbDatabase = opened?
+            .dyn_into()
+            .map_err(|_| unavailable("IndexedDB did not return a database"))?;
+        // Another tab upgrading the schema asks us to let go.
+        let on_version_change = Closure::<dyn FnMut()>::new({
+            let db = db.clone();
+            move || {
+                db.close();
+                DB.with(|cached| cached.borrow_mut().take());
+            }
+        });
+        db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+        on_version_change.forget(); // lives as long as the connection
+        DB.with(|cached| *cached.borrow_mut() = Some(db.clone()));
+        Ok(Self { db })
+    }
+
+    /// `mode` is `"readonly"` or `"readwrite"`.
+    fn transaction(&self, mode: &str) -> Result<IdbTransaction, StoreError> {
+        let names = Array::of2(&RECORDS.into(), &PIECES.into());
+        // Relaxed: atomicity is what the record needs; durability across a
+        // power cut is not worth a disk flush per block.
+        let options = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&options, &"durability".into(), &"relaxed".into());
+        self.db
+            .unchecked_ref::<DatabaseWithOptions>()
+            .transaction_with_options(&names, mode, &options)
+            .map_err(|e| js::store_error(&e))
+    }
+
+    fn read<T>(
+        &self,
+        query: impl FnOnce(&IdbObjectStore, &IdbObjectStore) -> Result<T, JsValue>,
+    ) -> Result<T, StoreError> {
+        let tx = self.transaction("readonly")?;
+        let (records, pieces) = object_stores(&tx)?;
+        query(&records, &pieces).map_err(|e| js::store_error(&e))
+    }
+
+    /// Runs `fill` in a read-write transaction and waits until it is committed.
+    async fn write(
+        &self,
+        fill: impl FnOnce(&IdbObjectStore, &IdbObjectStore) -> Result<(), JsValue>,
+    ) -> Result<(), StoreError> {
+        let tx = self.transaction("readwrite")?;
+        let (records, pieces) = object_stores(&tx)?;
+        if let Err(e) = fill(&records, &pieces) {
+            let _ = tx.abort();
+            return Err(js::store_error(&e));
+        }
+        committed(&tx).await
+    }
+}
+
+impl Store for IdbStore {
+    type Chunk = Uint8Array;
+    type Assembled = Blob;
+
+    async fn load(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let request = self.read(|records, _| records.get(&id.into()))?;
+        let value = done(&request).await?;
+        if value.is_undefined() {
+            return Ok(None);
+        }
+        let bytes = value
+            .dyn_into::<Uint8Array>()
+            .map_err(|_| corrupt("a stored record is not bytes"))?;
+        Ok(Some(bytes.to_vec()))
+    }
+
+    async fn save_record(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.write(|records, _| {
+            records.put_with_key(&Uint8Array::from(record), &id.into())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn commit(
+        &self,
+        id: &str,
+        offset: u64,
+        chunks: Vec<Uint8Array>,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        let parts: Array = chunks.into_iter().collect();
+        let blob = Blob::new_with_u8_array_sequence(&parts).map_err(|e| js::store_error(&e))?;
+        self.write(|records, pieces| {
+            pieces.put_with_key(&blob, &piece_key(id, offset))?;
+            records.put_with_key(&Uint8Array::from(record), &id.into())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn reset(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        let range = pieces_of(id)?;
+        self.write(|records, pieces| {
+            records.put_with_key(&Uint8Array::from(record), &id.into())?;
+            pieces.delete(&range)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        let range = pieces_of(id)?;
+        self.write(|records, pieces| {
+            records.delete(&id.into())?;
+            pieces.delete(&range)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let request = self.read(|records, _| records.get_all())?;
+        let all = Array::from(&done(&request).await?);
+        Ok(all
+            .iter()
+            .filter_map(|v| v.dyn_into::<Uint8Array>().ok())
+            .map(|bytes| bytes.to_vec())
+            .collect())
+    }
+
+    async fn assemble(&self, id: &str, wanted: &[ByteRange]) -> Result<Blob, StoreError> {
+        let range = pieces_of(id)?;
+        let (keys, values) = self.read(|_, pieces| {
+            Ok((
+                pieces.get_all_keys_with_key(&range)?,
+                pieces.get_all_with_key(&range)?,
+            ))
+        })?;
+        let keys = Array::from(&done(&keys).await?);
+        let values = Array::from(&done(&values).await?);
+        // Entries the record does not claim (left by an interrupted write) are ignored.
+        let stored: HashMap<u64, Blob> = keys
+            .iter()
+            .zip(values.iter())
+            .filter_map(|(key, value)| {
+                let offset = Array::from(&key).get(1).as_f64()?;
+                Some((offset as u64, value.dyn_into::<Blob>().ok()?))
+            })
+            .collect();
+        let parts = Array::new();
+        for piece in wanted {
+            let blob = stored
+                .get(&piece.start)
+                .ok_or_else(|| corrupt(format!("the piece at byte {} is missing", piece.start)))?;
+            if blob.size() as u64 != piece.len() {
+                return Err(corrupt(format!(
+                    "the piece at byte {} holds {} bytes, not {}",
+                    piece.start,
+                    blob.size(),
+                    piece.len()
+                )));
+            }
+            parts.push(blob);
+        }
+        Blob::new_with_blob_sequence(&parts).map_err(|e| js::store_error(&e))
+    }
+}
+
+fn create_schema(request: &IdbOpenDbRequest) {
+    let Ok(db) = request.result().and_then(|db| db.dyn_into::<IdbDatabase>()) else {
+        return;
+    };
+    for name in [RECORDS, PIECES] {
+        if !db.object_store_names().contains(name) {
+            // A failure here aborts the upgrade; `open` then reports it.
+            let _ = db.create_object_store(name);
+        }
+    }
+}
+
+fn object_stores(tx: &IdbTransaction) -> Result<(IdbObjectStore, IdbObjectStore), StoreError> {
+    let store = |name| tx.object_store(name).map_err(|e| js::store_error(&e));
+    Ok((store(RECORDS)?, store(PIECES)?))
+}
+
+/// Offsets are JS numbers: exact up to 2^53, far past any file.
+fn piece_key(id: &str, offset: u64) -> JsValue {
+    Array::of2(&id.into(), &(offset as f64).into()).into()
+}
+
+/// Every piece key of `id`: `[id, 0]` to `[id, Infinity]`.
+fn pieces_of(id: &str) -> Result<IdbKeyRange, StoreError> {
+    let lower = Array::of2(&id.into(), &0.into());
+    let upper = Array::of2(&id.into(), &f64::INFINITY.into());
+    IdbKeyRange::bound(&lower, &upper).map_err(|e| js::store_error(&e))
+}
+
+/// The result of a request once it succeeded.
+async fn done(request: &IdbRequest) -> Result<JsValue, StoreError> {
+    let settled = js::event(|resolve, reject| {
+        request.set_onsuccess(Some(resolve));
+        request.set_onerror(Some(reject));
+    })
+    .await;
+    request.set_onsuccess(None);
+    request.set_onerror(None);
+    match settled {
+        Ok(_) => request.result().map_err(|e| js::store_error(&e)),
+        Err(_) => Err(match request.error() {
+            Ok(Some(e)) => js::store_error(&e),
+            _ => StoreError::new(StoreErrorKind::Failed, "an IndexedDB request failed"),
+        }),
+    }
+}
+
+/// Waits until a read-write transaction is committed (or reports why not).
+async fn committed(tx: &IdbTransaction) -> Result<(), StoreError> {
+    let settled = js::event(|resolve, reject| {
+        tx.set_oncomplete(Some(resolve));
+        tx.set_onerror(Some(reject));
+        tx.set_onabort(Some(reject));
+    })
+    .await;
+    match settled {
+        Ok(_) => Ok(()),
+        Err(_) => Err(match tx.error() {
+            Some(e) => js::store_error(&e),
+            None => StoreError::new(StoreErrorKind::Failed, "an IndexedDB transaction aborted"),
+        }),
+    }
+}
+
+fn unavailable(message: &str) -> StoreError {
+    StoreError::new(StoreErrorKind::Unavailable, message)
+}
+
+fn corrupt(message: impl Into<String>) -> StoreError {
+    StoreError::new(StoreErrorKind::Corrupt, message)
+}

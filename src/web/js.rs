@@ -1,0 +1,64 @@
+//! Small helpers over JS values shared by the adapters.
+
+use crate::core::{StoreError, StoreErrorKind};
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// A readable description of a thrown value: `name: message` for errors.
+pub fn message(value: &JsValue) -> String {
+    if let Some(error) = value.dyn_ref::<js_sys::Error>() {
+        let name = String::from(error.name());
+        let message = String::from(error.message());
+        return if message.is_empty() {
+            name
+        } else {
+            format!("{name}: {message}")
+        };
+    }
+    if let Some(exception) = value.dyn_ref::<web_sys::DomException>() {
+        return format!("{}: {}", exception.name(), exception.message());
+    }
+    value.as_string().unwrap_or_else(|| format!("{value:?}"))
+}
+
+/// The `name` of a thrown `Error` or `DOMException`.
+pub fn error_name(value: &JsValue) -> Option<String> {
+    if let Some(exception) = value.dyn_ref::<web_sys::DomException>() {
+        return Some(exception.name());
+    }
+    get(value, "name").as_string()
+}
+
+/// Classifies a storage failure by its `DOMException` name, as
+/// indexed_db_futures does; anything unknown is `Failed`, never a panic.
+pub fn store_error(value: &JsValue) -> StoreError {
+    let kind = match error_name(value).as_deref() {
+        Some("QuotaExceededError") => StoreErrorKind::QuotaExceeded,
+        Some("SecurityError" | "InvalidAccessError" | "NotAllowedError") => {
+            StoreErrorKind::Unavailable
+        }
+        _ => StoreErrorKind::Failed,
+    };
+    StoreError::new(kind, message(value))
+}
+
+/// `obj[key]`, or `undefined` when it cannot be read.
+pub fn get(obj: &JsValue, key: &str) -> JsValue {
+    if !obj.is_object() && !obj.is_function() {
+        return JsValue::UNDEFINED;
+    }
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Awaits a callback-style event: `arm` receives `resolve` and `reject` to
+/// install as handlers (e.g. `onsuccess`, `onerror`).
+pub async fn event(arm: impl FnOnce(&Function, &Function)) -> Result<JsValue, JsValue> {
+    let mut arm = Some(arm);
+    let promise = Promise::new(&mut |resolve, reject| {
+        if let Some(arm) = arm.take() {
+            arm(&resolve, &reject);
+        }
+    });
+    JsFuture::from(promise).await
+}

@@ -1,0 +1,13 @@
+//! Adapters from the core's traits to what browsers and edge runtimes have:
+//! the global `fetch`, IndexedDB, timers. Thin by design: the decisions live
+//! in `core`.
+
+pub mod backend;
+pub mod clock;
+pub mod fetch;
+pub mod idb;
+pub mod js;
+
+pub use backend::{Backend, StoreChoice};
+pub use clock::JsClock;
+pub use fetch::FetchTransport;

@@ -1,0 +1,574 @@
+//! The driver against a scripted transport: every scenario of a download that
+//! can go wrong, run natively on a virtual clock.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod scripted;
+
+use futures::executor::block_on;
+use resumable_fetch::core::range::ByteRange;
+use resumable_fetch::core::record::{Record, RecordError};
+use resumable_fetch::core::store::Store as _;
+use resumable_fetch::core::validator::Change;
+use resumable_fetch::core::{Event, OnServerChange, Outcome, RestartReason};
+use scripted::*;
+use std::cell::Cell;
+use std::future::Future as _;
+
+const BLOCK: u64 = 1024;
+
+fn r(start: u64, end: u64) -> ByteRange {
+    ByteRange { start, end }
+}
+
+fn restarts(events: &[Event]) -> Vec<RestartReason> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Restarted(reason) => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The record as stored, decoded.
+fn stored_record(store: &Store, dl: &Dl) -> Record {
+    let bytes = block_on(store.load(&dl.options().id))
+        .unwrap()
+        .expect("a record");
+    Record::decode(&bytes).expect("a valid record")
+}
+
+/// Every piece the stored record claims is in the store, with the server's bytes.
+fn assert_record_claims_only_stored_bytes(store: &Store, dl: &Dl, server: &Server) {
+    let record = stored_record(store, dl);
+    let pieces: Vec<ByteRange> = record.pieces.iter().collect();
+    let chunks = block_on(store.assemble(&dl.options().id, &pieces)).expect("claimed pieces exist");
+    let content = server.content();
+    let expected: Vec<u8> = pieces
+        .iter()
+        .flat_map(|p| content[p.start as usize..p.end as usize].iter().copied())
+        .collect();
+    assert_eq!(chunks.concat(), expected);
+}
+
+/// Pauses the run once `at` bytes are received.
+fn pause_at(dl: &Dl, at: u64) -> Result<Outcome, resumable_fetch::core::Error> {
+    block_on(dl.run(&|e| {
+        if matches!(e, Event::Progress(p) if p.received >= at) {
+            dl.pause();
+        }
+    }))
+}
+
+#[test]
+fn full_download_fetches_each_block_once_over_parallel_connections() {
+    let server = Server::new(10_000, 1);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 3));
+    let (outcome, events) = run(&dl);
+    assert_eq!(outcome, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    assert!(dl.resumable());
+    assert_eq!(dl.total(), Some(10_000));
+    // Each byte was sent once; the probe asked for block 0 alone.
+    assert_eq!(server.sent(), 10_000);
+    let log = server.log.borrow();
+    assert_eq!(log[0].asked, Some(r(0, 1024)));
+    assert_eq!(log.len(), 10);
+    assert!(log.iter().all(|s| s.status == 206));
+    // Three connections ran at once, never more.
+    assert_eq!(server.most_open_bodies.get(), 3);
+    assert!(clock.sleeps.borrow().is_empty(), "no retry was needed");
+    match events.last() {
+        Some(Event::Progress(p)) => {
+            assert_eq!((p.received, p.total), (10_000, Some(10_000)));
+        }
+        other => panic!("last event: {other:?}"),
+    }
+    let mut last = 0;
+    for e in &events {
+        if let Event::Progress(p) = e {
+            assert!(p.received >= last && p.received <= 10_000);
+            last = p.received;
+        }
+    }
+    assert!(stored_record(&store, &dl).complete);
+}
+
+#[test]
+fn one_connection_fetches_in_order() {
+    let server = Server::new(5000, 2);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    let asked: Vec<_> = server.log.borrow().iter().map(|s| s.asked).collect();
+    let want: Vec<_> = (0..5)
+        .map(|i| Some(r(i * BLOCK, ((i + 1) * BLOCK).min(5000))))
+        .collect();
+    assert_eq!(asked, want);
+    assert_eq!(server.most_open_bodies.get(), 1);
+}
+
+#[test]
+fn resumes_after_pause_fetching_only_missing_bytes() {
+    let server = Server::new(20_000, 3);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let first = open(&server, &store, &clock, options(BLOCK, 3));
+    assert_eq!(pause_at(&first, 8000), Ok(Outcome::Paused));
+    let stored = first.received();
+    assert!((8000..20_000).contains(&stored), "stored {stored}");
+    assert_eq!(server.sent(), stored, "pause stores what arrived");
+    assert_record_claims_only_stored_bytes(&store, &first, &server);
+    drop(first);
+
+    server.clear_log();
+    let second = open(&server, &store, &clock, options(BLOCK, 3));
+    assert_eq!(second.received(), stored, "known before any request");
+    assert_eq!(run(&second).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&second), server.content());
+    assert_eq!(server.sent(), 20_000 - stored);
+}
+
+#[test]
+fn resumes_after_a_crash_refetching_at_most_one_block_per_connection() {
+    let server = Server::new(30_000, 4);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let first = open(&server, &store, &clock, options(BLOCK, 3));
+    run_until_crash(&first, |dl| dl.received() >= 12_000);
+    drop(first);
+    assert_eq!(
+        server.open_bodies.get(),
+        0,
+        "the crash dropped every request"
+    );
+
+    let reopened = open(&server, &store, &clock, options(BLOCK, 3));
+    let stored = reopened.received();
+    assert!((12_000..30_000).contains(&stored));
+    let claimed: Vec<ByteRange> = reopened.record().pieces.iter().collect();
+    let sent_before = server.sent();
+    let requests_before = server.log.borrow().len();
+    assert_eq!(run(&reopened).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&reopened), server.content());
+
+    // Nothing stored was asked for again.
+    for served in &server.log.borrow()[requests_before..] {
+        let asked = served.asked.expect("a range request");
+        assert!(
+            claimed.iter().all(|p| p.intersect(&asked).is_none()),
+            "{asked}"
+        );
+    }
+    // The bytes lost in the crash were at most one block per connection.
+    let lost = sent_before - stored;
+    assert!(lost <= 3 * BLOCK, "lost {lost}");
+    assert_eq!(server.sent() - sent_before, 30_000 - stored);
+}
+
+#[test]
+fn a_200_to_a_range_request_restarts_from_zero_with_that_body() {
+    let server = Server::new(9000, 5);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let first = open(&server, &store, &clock, options(BLOCK, 2));
+    assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
+    assert!(first.received() > 0);
+    drop(first);
+
+    server.ranges.set(Ranges::Ignored);
+    server.clear_log();
+    let second = open(&server, &store, &clock, options(BLOCK, 2));
+    let (outcome, events) = run(&second);
+    assert_eq!(outcome, Ok(Outcome::Complete));
+    assert_eq!(bytes(&second), server.content());
+    assert!(!second.resumable());
+    assert_eq!(restarts(&events), vec![RestartReason::RangesIgnored]);
+    // Both connections got a 200: one body was streamed from byte 0, the
+    // other aborted unread. Nothing was spliced or read twice.
+    let log = server.log.borrow();
+    assert_eq!(log.len(), 2);
+    assert!(log.iter().all(|s| s.status == 200));
+    assert_eq!(server.sent(), 9000);
+}
+
+#[test]
+fn a_server_without_ranges_streams_the_whole_file_in_pieces() {
+    let server = Server::new(5000, 6);
+    server.ranges.set(Ranges::Ignored);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 3));
+    let (outcome, events) = run(&dl);
+    assert_eq!(outcome, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    assert!(
+        restarts(&events).is_empty(),
+        "nothing was stored to discard"
+    );
+    assert_eq!(server.log.borrow().len(), 1);
+    assert_eq!(dl.record().pieces.len(), 5, "stored block by block");
+}
+
+#[test]
+fn a_file_changed_between_sessions_is_discarded_and_restarted() {
+    let server = Server::new(8000, 7);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let first = open(&server, &store, &clock, options(BLOCK, 2));
+    assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
+    drop(first);
+
+    server.seed.set(8); // new content, new ETag, same length
+    let second = open(&server, &store, &clock, options(BLOCK, 2));
+    let (outcome, events) = run(&second);
+    assert_eq!(outcome, Ok(Outcome::Complete));
+    assert_eq!(bytes(&second), server.content());
+    assert!(matches!(
+        restarts(&events).as_slice(),
+        [RestartReason::Changed(Change::ETag { .. })]
+    ));
+}
+
+#[test]
+fn a_changed_length_is_a_change_even_without_an_etag() {
+    let server = Server::new(8000, 9);
+    server.etag.set(false);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let first = open(&server, &store, &clock, options(BLOCK, 2));
+    assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
+    drop(first);
+
+    server.size.set(7000);
+    let second = open(&server, &store, &clock, options(BLOCK, 2));
+    let (outcome, events) = run(&second);
+    assert_eq!(outcome, Ok(Outcome::Complete));
+    assert_eq!(bytes(&second), server.content());
+    assert!(matches!(
+        restarts(&events).as_slice(),
+        [RestartReason::Changed(Change::Length {
+            was: 8000,
+            now: 7000
+        })]
+    ));
+}
+
+#[test]
+fn on_server_change_fail_keeps_the_stored_bytes() {
+    let server = Server::new(8000, 10);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let opts = || resumable_fetch::core::Options {
+        on_server_change: OnServerChange::Fail,
+        ..options(BLOCK, 2)
+    };
+    let first = open(&server, &store, &clock, opts());
+    assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
+    let stored = first.received();
+    drop(first);
+
+    server.seed.set(11);
+    let second = open(&server, &store, &clock, opts());
+    let err = run(&second).0.unwrap_err();
+    assert_eq!(err.code(), "SERVER_CHANGED");
+    assert!(err.to_string().contains("onServerChange: 'restart'"));
+    assert_eq!(second.received(), stored);
+    assert_eq!(stored_record(&store, &second).received(), stored);
+}
+
+#[test]
+fn a_file_changed_mid_download_restarts_once_with_an_event() {
+    let server = Server::new(12_000, 12);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 3));
+    let changed = Cell::new(false);
+    let events = std::cell::RefCell::new(Vec::new());
+    let outcome = block_on(dl.run(&|e| {
+        if matches!(e, Event::Progress(p) if p.received >= 5000) && !changed.replace(true) {
+            server.seed.set(13);
+        }
+        events.borrow_mut().push(e.clone());
+    }));
+    assert_eq!(outcome, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    assert_eq!(restarts(&events.borrow()).len(), 1);
+}
+
+#[test]
+fn a_truncated_body_keeps_what_arrived_and_requests_the_rest() {
+    let server = Server::new(4096, 14);
+    server.fault(Fault::Truncate(300));
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    let log = server.log.borrow();
+    assert_eq!(log[0].sent, 300);
+    assert_eq!(
+        log[1].asked,
+        Some(r(300, 1024)),
+        "exactly the rest, not one byte off"
+    );
+    assert_eq!(server.sent(), 4096, "no byte fetched twice");
+}
+
+#[test]
+fn a_reset_connection_keeps_what_arrived() {
+    let server = Server::new(4096, 15);
+    server.fault(Fault::Truncate(1024)); // the probe is whole
+    server.fault(Fault::Reset(700));
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    assert_eq!(server.log.borrow()[2].asked, Some(r(1724, 2048)));
+    assert_eq!(server.sent(), 4096);
+}
+
+#[test]
+fn retries_503_with_exponential_backoff_and_jitter() {
+    let server = Server::new(3000, 16);
+    for _ in 0..3 {
+        server.fault(Fault::Status(503));
+    }
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    let sleeps = clock.sleeps.borrow();
+    assert_eq!(sleeps.len(), 3, "{sleeps:?}");
+    for (i, &ms) in sleeps.iter().enumerate() {
+        let ceiling = 500 << i;
+        assert!((ceiling / 2..=ceiling).contains(&ms), "retry {i}: {ms} ms");
+    }
+}
+
+#[test]
+fn gives_up_after_the_retries_and_keeps_what_is_stored() {
+    let server = Server::new(3000, 17);
+    server.fault(Fault::Truncate(1024));
+    for _ in 0..10 {
+        server.fault(Fault::Status(503));
+    }
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let opts = resumable_fetch::core::Options {
+        retries: 2,
+        ..options(BLOCK, 1)
+    };
+    let dl = open(&server, &store, &clock, opts);
+    let err = run(&dl).0.unwrap_err();
+    assert_eq!(err.code(), "HTTP_STATUS");
+    assert_eq!(clock.sleeps.borrow().len(), 2);
+    assert_eq!(dl.received(), 1024);
+    // Later the server is back: start again continues from byte 1024.
+    server.faults.borrow_mut().clear();
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    assert_eq!(server.sent(), 3000);
+}
+
+#[test]
+fn a_404_fails_at_once() {
+    let server = Server::new(3000, 18);
+    server.fault(Fault::Status(404));
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 3));
+    let err = run(&dl).0.unwrap_err();
+    assert_eq!(err.code(), "HTTP_STATUS");
+    assert!(err.to_string().contains("404"));
+    assert!(clock.sleeps.borrow().is_empty());
+}
+
+#[test]
+fn refused_connections_and_stalled_bodies_are_retried() {
+    let server = Server::new(3000, 19);
+    server.fault(Fault::Refuse);
+    server.fault(Fault::Stall(100));
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    let sleeps = clock.sleeps.borrow();
+    // A backoff after the refusal; the stall timer, and no backoff after it,
+    // since the stalled body delivered bytes first.
+    assert_eq!(sleeps.len(), 2, "{sleeps:?}");
+    assert!((250..=500).contains(&sleeps[0]), "{sleeps:?}");
+    assert_eq!(sleeps[1], 30_000);
+    assert_eq!(
+        server.open_bodies.get(),
+        0,
+        "the stalled request was dropped"
+    );
+    assert_eq!(server.sent(), 3000);
+}
+
+#[test]
+fn an_unknown_length_ends_with_a_416() {
+    for size in [2500, 3072] {
+        let server = Server::new(size, 20);
+        server.ranges.set(Ranges::UnknownTotal);
+        let (store, clock) = (Store::new(), server.clock.clone());
+        let dl = open(&server, &store, &clock, options(BLOCK, 3));
+        assert_eq!(run(&dl).0, Ok(Outcome::Complete), "size {size}");
+        assert_eq!(bytes(&dl), server.content());
+        assert_eq!(dl.total(), Some(size));
+        let log = server.log.borrow();
+        assert_eq!(log.last().map(|s| s.status), Some(416));
+        assert_eq!(
+            server.most_open_bodies.get(),
+            1,
+            "sequential while the end is unknown"
+        );
+    }
+}
+
+#[test]
+fn a_416_at_the_start_of_an_empty_file_completes_it() {
+    let server = Server::new(0, 21);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 3));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), Vec::<u8>::new());
+    assert_eq!(dl.total(), Some(0));
+}
+
+#[test]
+fn a_416_that_shrinks_the_file_is_a_change() {
+    let server = Server::new(3000, 22);
+    server.etag.set(false);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    assert_eq!(pause_at(&dl, 1), Ok(Outcome::Paused));
+    assert!((1..1024).contains(&dl.received()));
+    // The server now says the file ends where our next block starts.
+    server.size.set(1024);
+    let (outcome, events) = run(&dl);
+    assert_eq!(outcome, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    assert!(matches!(
+        restarts(&events).as_slice(),
+        [RestartReason::Changed(Change::Length {
+            was: 3000,
+            now: 1024
+        })]
+    ));
+}
+
+#[test]
+fn a_416_without_a_length_is_a_bad_response() {
+    let server = Server::new(3000, 22);
+    server.fault(Fault::Status(416));
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    assert_eq!(run(&dl).0.unwrap_err().code(), "BAD_RESPONSE");
+}
+
+#[test]
+fn a_corrupt_record_is_reported_and_discarded() {
+    let server = Server::new(3000, 23);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let first = open(&server, &store, &clock, options(BLOCK, 1));
+    assert_eq!(pause_at(&first, 1500), Ok(Outcome::Paused));
+    let id = first.options().id.clone();
+    drop(first);
+
+    let mut damaged = block_on(store.load(&id)).unwrap().unwrap();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0x40;
+    store.put_raw_record(&id, damaged);
+    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    assert_eq!(
+        dl.discarded_record(),
+        Some(&RecordError::Corrupt("checksum mismatch"))
+    );
+    assert_eq!(dl.received(), 0, "nothing of it is trusted");
+    assert_eq!(store.used(), 0, "its pieces are deleted");
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+
+    store.put_raw_record(&id, b"garbage".to_vec());
+    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    assert_eq!(dl.discarded_record(), Some(&RecordError::NotARecord));
+}
+
+#[test]
+fn a_compressed_206_is_rejected() {
+    let server = Server::new(3000, 24);
+    *server.content_encoding.borrow_mut() = Some("gzip".into());
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let err = run(&dl).0.unwrap_err();
+    assert_eq!(err.code(), "BAD_RESPONSE");
+    assert!(err.to_string().contains("Content-Encoding: gzip"));
+    assert_eq!(dl.received(), 0);
+}
+
+#[test]
+fn a_content_range_hidden_by_cors_names_the_header_to_expose() {
+    let server = Server::new(3000, 25);
+    server.hide_content_range.set(true);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let err = run(&dl).0.unwrap_err();
+    assert_eq!(err.code(), "CORS_HEADERS_HIDDEN");
+    assert!(err
+        .to_string()
+        .contains("Access-Control-Expose-Headers: Content-Range"));
+}
+
+#[test]
+fn a_full_store_pauses_with_quota_exceeded_and_keeps_every_block() {
+    let server = Server::new(10_000, 26);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    store.set_capacity(Some(4096));
+    let dl = open(&server, &store, &clock, options(BLOCK, 2));
+    let err = run(&dl).0.unwrap_err();
+    assert_eq!(err.code(), "QUOTA_EXCEEDED");
+    let kept = dl.received();
+    assert!(kept > 0 && kept <= 4096, "kept {kept}");
+    assert_eq!(store.used(), kept);
+    assert_record_claims_only_stored_bytes(&store, &dl, &server);
+
+    store.set_capacity(None);
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+}
+
+#[test]
+fn a_piece_lost_by_the_store_is_an_error_not_a_gap() {
+    let server = Server::new(3000, 27);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert!(store.drop_piece(&dl.options().id, 1024));
+    let err = block_on(dl.assemble()).unwrap_err();
+    assert_eq!(err.code(), "STORAGE_CORRUPT");
+}
+
+#[test]
+fn blob_before_completion_and_a_second_start_are_refused() {
+    let server = Server::new(3000, 28);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    assert_eq!(block_on(dl.assemble()).unwrap_err().code(), "INVALID_STATE");
+    let mut first = std::pin::pin!(dl.run(&|_| {}));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(first.as_mut().poll(&mut cx).is_pending());
+    assert!(dl.is_running());
+    assert_eq!(
+        block_on(dl.run(&|_| {})).unwrap_err().code(),
+        "INVALID_STATE"
+    );
+    assert_eq!(block_on(first), Ok(Outcome::Complete));
+    assert!(!dl.is_running());
+    assert_eq!(bytes(&dl), server.content());
+}
+
+#[test]
+fn remove_deletes_every_byte_and_the_record() {
+    let server = Server::new(3000, 29);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    block_on(dl.remove()).unwrap();
+    assert_eq!(store.used(), 0);
+    assert_eq!(block_on(store.load(&dl.options().id)).unwrap(), None);
+    assert_eq!(dl.received(), 0);
+    assert!(!dl.is_complete());
+}
