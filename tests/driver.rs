@@ -209,6 +209,18 @@ fn a_server_without_ranges_streams_the_whole_file_in_pieces() {
 }
 
 #[test]
+fn a_whole_file_of_unknown_length_ends_where_its_body_ends() {
+    let server = Server::new(5000, 31);
+    server.ranges.set(Ranges::Ignored);
+    server.content_length.set(false);
+    let (store, clock) = (Store::new(), server.clock.clone());
+    let dl = open(&server, &store, &clock, options(BLOCK, 2));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(dl.total(), Some(5000));
+    assert_eq!(bytes(&dl), server.content());
+}
+
+#[test]
 fn a_file_changed_between_sessions_is_discarded_and_restarted() {
     let server = Server::new(8000, 7);
     let (store, clock) = (Store::new(), server.clock.clone());

@@ -438,7 +438,14 @@ where
         };
         let skip = keep.start - body_range.start;
         let (chunks, got, end) = self
-            .read_body(&mut response.body, skip, keep.len(), halt, on_event)
+            .read_body(
+                &mut response.body,
+                &mut None,
+                skip,
+                keep.len(),
+                halt,
+                on_event,
+            )
             .await;
         drop(response); // aborts the request if the body is not finished
         if got > 0 {
@@ -598,12 +605,13 @@ where
         }
         let halt = self.halt.borrow().clone();
         let mut offset = 0u64;
+        let mut carry = None;
         loop {
             let want = total.map_or(self.options.block_size, |t| {
                 (t - offset).min(self.options.block_size)
             });
             let (chunks, got, end) = self
-                .read_body(&mut response.body, 0, want, &halt, on_event)
+                .read_body(&mut response.body, &mut carry, 0, want, &halt, on_event)
                 .await;
             if got > 0 {
                 let piece = ByteRange {
@@ -640,10 +648,12 @@ where
     }
 
     /// Reads up to `want` bytes after skipping `skip`, until the body ends,
-    /// fails, stalls or the round halts.
+    /// fails, stalls or the round halts. The unread tail of the last chunk is
+    /// left in `carry`, where the next read of the same body starts.
     async fn read_body(
         &self,
         body: &mut T::Body,
+        carry: &mut Option<ChunkOf<T>>,
         mut skip: u64,
         want: u64,
         halt: &Signal,
@@ -658,13 +668,18 @@ where
             if halt.is_fired() {
                 break BodyEnd::Halted;
             }
-            let stall = self.clock.sleep(self.options.stall_timeout_ms);
-            let chunk = match race(body.next(), race(stall, halt.wait())).await {
-                Either::Left(Ok(Some(chunk))) => chunk,
-                Either::Left(Ok(None)) => break BodyEnd::Ended,
-                Either::Left(Err(e)) => break BodyEnd::Failed(e.into()),
-                Either::Right(Either::Left(())) => break BodyEnd::Stalled,
-                Either::Right(Either::Right(())) => break BodyEnd::Halted,
+            let chunk = match carry.take() {
+                Some(chunk) => chunk,
+                None => {
+                    let stall = self.clock.sleep(self.options.stall_timeout_ms);
+                    match race(body.next(), race(stall, halt.wait())).await {
+                        Either::Left(Ok(Some(chunk))) => chunk,
+                        Either::Left(Ok(None)) => break BodyEnd::Ended,
+                        Either::Left(Err(e)) => break BodyEnd::Failed(e.into()),
+                        Either::Right(Either::Left(())) => break BodyEnd::Stalled,
+                        Either::Right(Either::Right(())) => break BodyEnd::Halted,
+                    }
+                }
             };
             let len = chunk.len();
             if skip >= len {
@@ -672,6 +687,9 @@ where
                 continue;
             }
             let take = (len - skip).min(want - got);
+            if skip + take < len {
+                *carry = Some(chunk.slice(skip + take, len));
+            }
             let chunk = if skip == 0 && take == len {
                 chunk
             } else {

@@ -61,6 +61,8 @@ pub struct Server {
     pub seed: Cell<u64>,
     pub ranges: Cell<Ranges>,
     pub etag: Cell<bool>,
+    /// Whether a 200 says its Content-Length.
+    pub content_length: Cell<bool>,
     pub content_encoding: RefCell<Option<String>>,
     pub hide_content_range: Cell<bool>,
     pub faults: RefCell<VecDeque<Fault>>,
@@ -84,11 +86,13 @@ impl Server {
             seed: Cell::new(seed),
             ranges: Cell::new(Ranges::Supported),
             etag: Cell::new(true),
+            content_length: Cell::new(true),
             content_encoding: RefCell::new(None),
             hide_content_range: Cell::new(false),
             faults: RefCell::new(VecDeque::new()),
             log: RefCell::new(Vec::new()),
-            chunk: 256,
+            // Not a divisor of the tests' block size: chunks straddle blocks.
+            chunk: 300,
             open_bodies: Cell::new(0),
             most_open_bodies: Cell::new(0),
             clock: VirtualClock::default(),
@@ -140,7 +144,9 @@ impl Server {
             (Some(Fault::Status(status)), ..) => head.status = status,
             (_, None, _) | (_, Some(_), Ranges::Ignored) => {
                 head.status = 200;
-                head.content_length = Header::Present(size.to_string());
+                if self.content_length.get() {
+                    head.content_length = Header::Present(size.to_string());
+                }
                 body = Some(ByteRange {
                     start: 0,
                     end: size,

@@ -1,0 +1,23 @@
+# resumable-fetch: the README's commands. Each one sets up what is missing first.
+SHELL := bash
+
+.PHONY: setup test demo package clean
+
+## Install the toolchain, browser and servers (idempotent: seconds when done).
+setup:
+	@scripts/setup.sh
+
+## Every test suite: format and lint checks, native, Node and headless Chromium.
+test: setup
+	@scripts/test.sh
+
+## Build the package and serve the demo page with a local sample file.
+demo: setup
+	@scripts/demo.sh
+
+## Build the npm package into pkg/.
+package: setup
+	@scripts/package.sh
+
+clean:
+	rm -rf target pkg

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every suite: formatting and lints, the native tests (core and fault
+# server), then the wasm suites in Node and headless Chromium against a fault
+# server started here on 127.0.0.1.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy -q --workspace --all-targets -- -D warnings
+cargo clippy -q --target wasm32-unknown-unknown --lib --tests -- -D warnings
+
+step "native: core and fault server"
+cargo test -q --workspace
+
+step "fault server on 127.0.0.1"
+cargo build -q --release -p fault-server
+port_file=$(mktemp)
+rm -f "$port_file"
+target/release/fault-server --port-file "$port_file" >target/fault-server.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -f "$port_file"' EXIT
+for _ in $(seq 100); do [ -s "$port_file" ] && break; sleep 0.1; done
+[ -s "$port_file" ] || { echo "the fault server did not start:" >&2; cat target/fault-server.log >&2; exit 1; }
+export FAULT_SERVER="http://127.0.0.1:$(cat "$port_file")"
+echo "$FAULT_SERVER"
+
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+export WASM_BINDGEN_TEST_TIMEOUT=120
+step "wasm in Node $(node --version): fetch and the memory store"
+cargo test --target wasm32-unknown-unknown --test node
+
+step "wasm in $(chromium --version 2>/dev/null | head -n1), headless: fetch with CORS and IndexedDB"
+CHROMEDRIVER=$(command -v chromedriver) cargo test --target wasm32-unknown-unknown --test browser
+
+step "all suites passed"

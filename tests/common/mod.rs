@@ -1,0 +1,192 @@
+//! Helpers for the wasm test suites (Node and browsers): the fault server's
+//! admin API, and the JS API driven the way JavaScript drives it (methods and
+//! getters looked up on the object, promises awaited).
+#![allow(dead_code)] // each suite uses its own subset
+
+use fault_server::sha256::{hex, Sha256};
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
+use resumable_fetch::api::Download;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+/// The fault server `make test` started, e.g. `http://127.0.0.1:40123`.
+pub fn server() -> &'static str {
+    match option_env!("FAULT_SERVER") {
+        Some(url) => url,
+        None => panic!("FAULT_SERVER is unset: run the wasm suites with `make test`, which starts the fault server"),
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(url: &str, init: &JsValue) -> Promise;
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(f: &Function, ms: i32);
+}
+
+/// A file name no earlier run used (stores persist across tests).
+pub fn unique(name: &str) -> String {
+    format!(
+        "{name}-{}",
+        js_sys::Date::now() as u64 ^ (js_sys::Math::random() * 1e9) as u64
+    )
+}
+
+pub fn file_url(name: &str) -> String {
+    format!("{}/files/{name}", server())
+}
+
+async fn post(path: &str) -> JsValue {
+    let init = js_sys::Object::new();
+    Reflect::set(&init, &"method".into(), &"POST".into()).unwrap();
+    json(global_fetch(&format!("{}{path}", server()), &init)).await
+}
+
+async fn get(path: &str) -> JsValue {
+    json(global_fetch(
+        &format!("{}{path}", server()),
+        &JsValue::UNDEFINED,
+    ))
+    .await
+}
+
+async fn json(response: Promise) -> JsValue {
+    let response: web_sys::Response = JsFuture::from(response).await.unwrap().into();
+    let status = response.status();
+    let body = JsFuture::from(response.json().unwrap()).await.unwrap();
+    assert!(status < 300, "admin call failed: {status} {body:?}");
+    body
+}
+
+/// Creates or updates a file on the fault server (`params` is a query string).
+pub async fn configure(name: &str, params: &str) -> JsValue {
+    post(&format!("/_admin/files/{name}?{params}")).await
+}
+
+/// Ends every response of `name` in progress.
+pub async fn cut(name: &str) {
+    post(&format!("/_admin/cut/{name}")).await;
+}
+
+/// One response the server sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Served {
+    pub status: u32,
+    pub start: Option<f64>,
+    pub sent: f64,
+}
+
+pub async fn log(name: &str) -> Vec<Served> {
+    Array::from(&get(&format!("/_admin/log/{name}")).await)
+        .iter()
+        .map(|entry| Served {
+            status: field(&entry, "status") as u32,
+            start: Reflect::get(&entry, &"start".into()).unwrap().as_f64(),
+            sent: field(&entry, "sent"),
+        })
+        .collect()
+}
+
+pub async fn clear_log(name: &str) {
+    post(&format!("/_admin/log/{name}/clear")).await;
+}
+
+pub async fn server_sha256(name: &str) -> String {
+    Reflect::get(
+        &get(&format!("/_admin/sha256/{name}")).await,
+        &"sha256".into(),
+    )
+    .unwrap()
+    .as_string()
+    .unwrap()
+}
+
+pub fn field(obj: &JsValue, key: &str) -> f64 {
+    Reflect::get(obj, &key.into())
+        .unwrap()
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is not a number"))
+}
+
+pub fn text(obj: &JsValue, key: &str) -> String {
+    Reflect::get(obj, &key.into())
+        .unwrap()
+        .as_string()
+        .unwrap_or_else(|| panic!("{key} is not a string"))
+}
+
+/// `Object.fromEntries` of string or number pairs.
+pub fn options(pairs: &[(&str, JsValue)]) -> JsValue {
+    let obj = js_sys::Object::new();
+    for (key, value) in pairs {
+        Reflect::set(&obj, &(*key).into(), value).unwrap();
+    }
+    obj.into()
+}
+
+/// `await Download.open(url, options)`.
+pub async fn open(url: &str, options: JsValue) -> Result<JsValue, JsValue> {
+    JsFuture::from(Download::open(url.to_string(), options)).await
+}
+
+/// `await obj[method](...args)`.
+pub async fn call(obj: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let f: Function = Reflect::get(obj, &method.into())?.dyn_into()?;
+    let out = f.apply(obj, &args.iter().collect::<Array>())?;
+    match out.dyn_into::<Promise>() {
+        Ok(promise) => JsFuture::from(promise).await,
+        Err(value) => Ok(value),
+    }
+}
+
+/// The `code` of a rejected DownloadError, after checking that it is one.
+pub fn error_code(error: &JsValue) -> String {
+    assert!(
+        error.is_instance_of::<js_sys::Error>(),
+        "not an Error: {error:?}"
+    );
+    assert_eq!(text(error, "name"), "DownloadError");
+    text(error, "code")
+}
+
+pub async fn sleep(ms: i32) {
+    let promise = Promise::new(&mut |resolve, _| set_timeout(&resolve, ms));
+    JsFuture::from(promise).await.unwrap();
+}
+
+/// Waits (at most `seconds`) until `dl.received` reaches `bytes`.
+pub async fn wait_for_received(dl: &JsValue, bytes: f64, seconds: i32) {
+    for _ in 0..seconds * 20 {
+        if field(dl, "received") >= bytes {
+            return;
+        }
+        sleep(50).await;
+    }
+    panic!("received stayed at {} below {bytes}", field(dl, "received"));
+}
+
+/// SHA-256 of a Blob, read in slices (a 64 MiB blob is never one buffer).
+pub async fn sha256_of(blob: &web_sys::Blob) -> String {
+    let mut hasher = Sha256::new();
+    let size = blob.size();
+    let step = 4.0 * 1024.0 * 1024.0;
+    let mut at = 0.0;
+    while at < size {
+        let slice = blob
+            .slice_with_f64_and_f64(at, (at + step).min(size))
+            .unwrap();
+        let buffer = JsFuture::from(slice.array_buffer()).await.unwrap();
+        hasher.update(&Uint8Array::new(&buffer).to_vec());
+        at += step;
+    }
+    hex(&hasher.finish())
+}
+
+/// The first `len` bytes of a Blob.
+pub async fn head_of(blob: &web_sys::Blob, len: f64) -> Vec<u8> {
+    let slice = blob.slice_with_f64_and_f64(0.0, len).unwrap();
+    Uint8Array::new(&JsFuture::from(slice.array_buffer()).await.unwrap()).to_vec()
+}
+
+pub mod scenarios;

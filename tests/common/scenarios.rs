@@ -1,0 +1,299 @@
+//! Download scenarios run by every wasm suite against the fault server, once
+//! per store (IndexedDB in browsers, memory in Node).
+
+use super::*;
+use resumable_fetch::api::Download;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::closure::Closure;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// `dl.start()` without awaiting it.
+fn start(dl: &JsValue) -> Promise {
+    let f: Function = Reflect::get(dl, &"start".into()).unwrap().into();
+    f.call0(dl).unwrap().into()
+}
+
+/// Records every `received` the download reports.
+fn watch_progress(dl: &JsValue) -> Rc<RefCell<Vec<f64>>> {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sink = seen.clone();
+    let handler = Closure::<dyn FnMut(JsValue)>::new(move |p: JsValue| {
+        sink.borrow_mut().push(field(&p, "received"));
+    });
+    Reflect::set(dl, &"onprogress".into(), handler.as_ref()).unwrap();
+    handler.forget();
+    seen
+}
+
+fn opts(store: &str, block: f64, connections: u32) -> JsValue {
+    options(&[
+        ("store", store.into()),
+        ("blockSize", block.into()),
+        ("connections", connections.into()),
+    ])
+}
+
+async fn listed(id: &str) -> Option<JsValue> {
+    let all = Array::from(&JsFuture::from(Download::list()).await.unwrap());
+    all.iter().find(|info| text(info, "id") == id)
+}
+
+pub async fn downloads_byte_for_byte(store: &str, size: f64) {
+    let name = unique("whole");
+    configure(&name, &format!("size={size}&seed=7")).await;
+    let url = file_url(&name);
+    let dl = open(&url, opts(store, 4.0 * MIB, 3)).await.unwrap();
+    assert_eq!(text(&dl, "store"), store);
+    assert_eq!(text(&dl, "state"), "idle");
+    let progress = watch_progress(&dl);
+
+    let state = call(&dl, "start", &[]).await.unwrap();
+    assert_eq!(state.as_string().as_deref(), Some("complete"));
+    assert_eq!(text(&dl, "state"), "complete");
+    assert_eq!(field(&dl, "total"), size);
+    assert_eq!(field(&dl, "received"), size);
+    let blob: web_sys::Blob = call(&dl, "blob", &[]).await.unwrap().into();
+    assert_eq!(blob.size(), size);
+    assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
+
+    // Every byte was sent once, by range.
+    let served = log(&name).await;
+    assert!(served.iter().all(|s| s.status == 206), "{served:?}");
+    assert_eq!(served.iter().map(|s| s.sent).sum::<f64>(), size);
+
+    let progress = progress.take();
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "progress went back"
+    );
+    assert_eq!(progress.last(), Some(&size));
+
+    let info = listed(&url).await.expect("listed");
+    assert_eq!(text(&info, "state"), "complete");
+    assert_eq!(text(&info, "store"), store);
+    assert_eq!(field(&info, "received"), size);
+    JsFuture::from(Download::remove(url.clone())).await.unwrap();
+    assert!(listed(&url).await.is_none());
+}
+
+pub async fn resumes_after_an_interruption(store: &str) {
+    let (size, block, connections) = (24.0 * MIB, MIB, 3);
+    let name = unique("resume");
+    // Slow enough to interrupt part-way: about 9 MiB/s over three connections.
+    configure(
+        &name,
+        &format!("size={size}&seed=11&throttle={}", 3.0 * MIB),
+    )
+    .await;
+    let url = file_url(&name);
+    let with_retries = |retries: u32| {
+        let o = opts(store, block, connections);
+        Reflect::set(&o, &"retries".into(), &retries.into()).unwrap();
+        o
+    };
+    let first = open(&url, with_retries(0)).await.unwrap();
+    let run = start(&first);
+    wait_for_received(&first, 8.0 * MIB, 30).await;
+    // The network goes away: responses are cut and the server refuses more.
+    configure(&name, "fail_next=1000").await;
+    cut(&name).await;
+    let error = JsFuture::from(run).await.unwrap_err();
+    assert!(["HTTP_STATUS", "NETWORK"].contains(&error_code(&error).as_str()));
+    assert_eq!(text(&first, "state"), "failed");
+    let stored = field(&first, "received");
+    assert!((8.0 * MIB..size).contains(&stored), "stored {stored}");
+
+    // A new Download for the same id, as after a reload, resumes from what is stored.
+    configure(&name, "fail_next=0&throttle=0").await;
+    clear_log(&name).await;
+    let again = open(&url, with_retries(5)).await.unwrap();
+    assert_eq!(
+        field(&again, "received"),
+        stored,
+        "known before any request"
+    );
+    assert_eq!(text(&again, "state"), "paused");
+    let state = call(&again, "start", &[]).await.unwrap();
+    assert_eq!(state.as_string().as_deref(), Some("complete"));
+    let blob: web_sys::Blob = call(&again, "blob", &[]).await.unwrap().into();
+    assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
+
+    let served = log(&name).await;
+    assert!(!served.is_empty());
+    assert!(
+        served
+            .iter()
+            .all(|s| s.start.is_some_and(|start| start > 0.0)),
+        "nothing was fetched from byte 0 again: {served:?}"
+    );
+    let fetched_again: f64 = served.iter().map(|s| s.sent).sum();
+    let missing = size - stored;
+    assert!(
+        fetched_again <= missing + f64::from(connections) * block,
+        "fetched {fetched_again} for {missing} missing bytes"
+    );
+    JsFuture::from(Download::remove(url)).await.unwrap();
+}
+
+pub async fn pause_then_start_again(store: &str) {
+    let size = 12.0 * MIB;
+    let name = unique("pause");
+    configure(
+        &name,
+        &format!("size={size}&seed=12&throttle={}", 4.0 * MIB),
+    )
+    .await;
+    let url = file_url(&name);
+    let dl = open(&url, opts(store, MIB, 2)).await.unwrap();
+    let run = start(&dl);
+    wait_for_received(&dl, 2.0 * MIB, 30).await;
+    call(&dl, "pause", &[]).await.unwrap();
+    assert_eq!(
+        JsFuture::from(run).await.unwrap().as_string().as_deref(),
+        Some("paused")
+    );
+    assert_eq!(text(&dl, "state"), "paused");
+    let stored = field(&dl, "received");
+    // The server's count includes bytes still in socket buffers at the pause.
+    let sent: f64 = log(&name).await.iter().map(|s| s.sent).sum();
+    assert!(
+        stored > 0.0 && stored <= sent,
+        "stored {stored} of {sent} sent"
+    );
+
+    configure(&name, "throttle=0").await;
+    clear_log(&name).await;
+    let state = call(&dl, "start", &[]).await.unwrap();
+    assert_eq!(state.as_string().as_deref(), Some("complete"));
+    let sent: f64 = log(&name).await.iter().map(|s| s.sent).sum();
+    assert_eq!(
+        sent,
+        size - stored,
+        "exactly the bytes not stored were fetched"
+    );
+    let blob: web_sys::Blob = call(&dl, "blob", &[]).await.unwrap().into();
+    assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
+    call(&dl, "cancel", &[]).await.unwrap();
+    assert!(listed(&url).await.is_none(), "cancel deletes everything");
+}
+
+pub async fn a_server_that_ignores_range(store: &str) {
+    let size = 3.0 * MIB;
+    let name = unique("norange");
+    configure(&name, &format!("size={size}&seed=13&ignore_range=1")).await;
+    let dl = open(&file_url(&name), opts(store, MIB, 3)).await.unwrap();
+    let state = call(&dl, "start", &[]).await.unwrap();
+    assert_eq!(state.as_string().as_deref(), Some("complete"));
+    assert!(!Reflect::get(&dl, &"resumable".into()).unwrap().is_truthy());
+    let blob: web_sys::Blob = call(&dl, "blob", &[]).await.unwrap().into();
+    assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
+    let served = log(&name).await;
+    assert_eq!(
+        served.len(),
+        1,
+        "the 200 to the first request was used: {served:?}"
+    );
+    assert_eq!((served[0].status, served[0].sent), (200, size));
+}
+
+pub async fn a_changed_etag_between_sessions(store: &str) {
+    let size = 8.0 * MIB;
+    let name = unique("changed");
+    configure(
+        &name,
+        &format!("size={size}&seed=14&throttle={}", 4.0 * MIB),
+    )
+    .await;
+    let url = file_url(&name);
+    let first = open(&url, opts(store, MIB, 2)).await.unwrap();
+    let run = start(&first);
+    wait_for_received(&first, 2.0 * MIB, 30).await;
+    call(&first, "pause", &[]).await.unwrap();
+    JsFuture::from(run).await.unwrap();
+    let old_sha = server_sha256(&name).await;
+
+    // The file is replaced on the server: new bytes, new ETag.
+    configure(&name, "seed=15&throttle=0").await;
+    let again = open(&url, opts(store, MIB, 2)).await.unwrap();
+    assert!(field(&again, "received") > 0.0);
+    let restarts = Rc::new(RefCell::new(Vec::new()));
+    let sink = restarts.clone();
+    let handler = Closure::<dyn FnMut(JsValue)>::new(move |r: JsValue| {
+        sink.borrow_mut().push(text(&r, "reason"));
+    });
+    Reflect::set(&again, &"onrestart".into(), handler.as_ref()).unwrap();
+    let state = call(&again, "start", &[]).await.unwrap();
+    assert_eq!(state.as_string().as_deref(), Some("complete"));
+    assert_eq!(*restarts.borrow(), vec!["server-changed".to_string()]);
+    let blob: web_sys::Blob = call(&again, "blob", &[]).await.unwrap().into();
+    let new_sha = server_sha256(&name).await;
+    assert_ne!(new_sha, old_sha);
+    assert_eq!(sha256_of(&blob).await, new_sha, "only the new file's bytes");
+
+    // With onServerChange: 'fail', a change is an error and the bytes stay.
+    configure(&name, &format!("seed=16&throttle={}", 4.0 * MIB)).await;
+    call(&again, "cancel", &[]).await.unwrap();
+    let strict = || {
+        let o = opts(store, MIB, 2);
+        Reflect::set(&o, &"onServerChange".into(), &"fail".into()).unwrap();
+        o
+    };
+    let dl = open(&url, strict()).await.unwrap();
+    let run = start(&dl);
+    wait_for_received(&dl, MIB, 30).await;
+    call(&dl, "pause", &[]).await.unwrap();
+    JsFuture::from(run).await.unwrap();
+    let stored = field(&dl, "received");
+    configure(&name, "seed=17").await;
+    let dl = open(&url, strict()).await.unwrap();
+    let error = call(&dl, "start", &[]).await.unwrap_err();
+    assert_eq!(error_code(&error), "SERVER_CHANGED");
+    assert_eq!(field(&dl, "received"), stored, "the stored bytes are kept");
+    call(&dl, "cancel", &[]).await.unwrap();
+}
+
+pub async fn rejects_bad_input_with_download_errors(store: &str) {
+    let url = file_url("missing");
+    let code = |e: Result<JsValue, JsValue>| error_code(&e.unwrap_err());
+    assert_eq!(
+        code(open("http://[bad", JsValue::UNDEFINED).await),
+        "INVALID_ARGUMENT"
+    );
+    assert_eq!(
+        code(open("ftp://host/file", JsValue::UNDEFINED).await),
+        "INVALID_ARGUMENT"
+    );
+    let typo = open(&url, options(&[("conections", 3.into())]))
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&typo), "INVALID_ARGUMENT");
+    assert!(text(&typo, "message").contains("conections"));
+    let cookie = options(&[("headers", options(&[("Cookie", "a=b".into())]))]);
+    let err = open(&url, cookie).await.unwrap_err();
+    assert!(
+        text(&err, "message").contains("credentials: 'include'"),
+        "{err:?}"
+    );
+    for bad in [
+        options(&[("connections", 0.into())]),
+        options(&[("connections", 2.5.into())]),
+        options(&[("blockSize", "big".into())]),
+        options(&[("store", "disk".into())]),
+        options(&[("onServerChange", "ignore".into())]),
+        options(&[("integrity", "sha256-x".into())]),
+        JsValue::from("not an object"),
+    ] {
+        assert_eq!(code(open(&url, bad).await), "INVALID_ARGUMENT");
+    }
+
+    // A missing file: HTTP_STATUS, and the message names the status.
+    let dl = open(&url, opts(store, MIB, 1)).await.unwrap();
+    let error = call(&dl, "start", &[]).await.unwrap_err();
+    assert_eq!(error_code(&error), "HTTP_STATUS");
+    assert!(text(&error, "message").contains("404"));
+    // blob() before completion is refused, not a hang.
+    let error = call(&dl, "blob", &[]).await.unwrap_err();
+    assert_eq!(error_code(&error), "INVALID_STATE");
+}
