@@ -112,8 +112,9 @@ impl Download {
     #[wasm_bindgen(unchecked_return_type = "Promise<Download>")]
     pub fn open(
         url: String,
-        #[wasm_bindgen(unchecked_param_type = "DownloadOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "DownloadOptions")] options: Option<JsValue>,
     ) -> Promise {
+        let options = options.unwrap_or(JsValue::UNDEFINED);
         future_to_promise(async move {
             let (options, choice, transport) = parse_options(&url, &options).map_err(to_js)?;
             let backend = Backend::open(choice).await.map_err(|e| to_js(e.into()))?;

@@ -127,7 +127,7 @@ pub fn options(pairs: &[(&str, JsValue)]) -> JsValue {
 
 /// `await Download.open(url, options)`.
 pub async fn open(url: &str, options: JsValue) -> Result<JsValue, JsValue> {
-    JsFuture::from(Download::open(url.to_string(), options)).await
+    JsFuture::from(Download::open(url.to_string(), Some(options))).await
 }
 
 /// `await obj[method](...args)`.

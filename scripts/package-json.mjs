@@ -1,0 +1,25 @@
+// Writes pkg/package.json from Cargo.toml's metadata: the npm package
+// `resumable-fetch`, an ES module with its TypeScript declarations.
+import { readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+
+const cargo = readFileSync('Cargo.toml', 'utf8');
+const field = (name) => cargo.match(new RegExp(`^${name} = "(.*)"`, 'm'))?.[1];
+const pkg = {
+  name: 'resumable-fetch',
+  version: field('version'),
+  description: field('description'),
+  license: field('license'),
+  repository: { type: 'git', url: field('repository') },
+  keywords: ['download', 'resume', 'range', 'indexeddb', 'opfs', 'wasm', 'fetch'],
+  type: 'module',
+  main: './resumable_fetch.js',
+  types: './resumable_fetch.d.ts',
+  exports: {
+    '.': { types: './resumable_fetch.d.ts', default: './resumable_fetch.js' },
+    './resumable_fetch_bg.wasm': './resumable_fetch_bg.wasm',
+  },
+  files: ['resumable_fetch.js', 'resumable_fetch.d.ts', 'resumable_fetch_bg.wasm', 'resumable_fetch_bg.wasm.d.ts', 'README.md'],
+  sideEffects: false,
+};
+writeFileSync('pkg/package.json', JSON.stringify(pkg, null, 2) + '\n');
+copyFileSync('README.md', 'pkg/README.md');
