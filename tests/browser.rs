@@ -66,3 +66,8 @@ async fn a_content_range_hidden_by_cors_names_the_header_to_expose() {
         "{message}"
     );
 }
+
+#[wasm_bindgen_test]
+async fn a_second_writer_for_the_same_id_is_locked() {
+    scenarios::a_second_writer_for_the_same_id_is_locked("indexeddb").await;
+}

@@ -46,3 +46,8 @@ async fn a_changed_etag_between_sessions() {
 async fn rejects_bad_input_with_download_errors() {
     scenarios::rejects_bad_input_with_download_errors("memory").await;
 }
+
+#[wasm_bindgen_test]
+async fn a_second_writer_for_the_same_id_is_locked() {
+    scenarios::a_second_writer_for_the_same_id_is_locked("memory").await;
+}

@@ -297,3 +297,31 @@ pub async fn rejects_bad_input_with_download_errors(store: &str) {
     let error = call(&dl, "blob", &[]).await.unwrap_err();
     assert_eq!(error_code(&error), "INVALID_STATE");
 }
+
+pub async fn a_second_writer_for_the_same_id_is_locked(store: &str) {
+    let size = 6.0 * MIB;
+    let name = unique("locked");
+    configure(
+        &name,
+        &format!("size={size}&seed=18&throttle={}", 4.0 * MIB),
+    )
+    .await;
+    let url = file_url(&name);
+    let first = open(&url, opts(store, MIB, 2)).await.unwrap();
+    let second = open(&url, opts(store, MIB, 2)).await.unwrap();
+    let run = start(&first);
+    let error = call(&second, "start", &[]).await.unwrap_err();
+    assert_eq!(error_code(&error), "LOCKED");
+    assert!(text(&error, "message").contains(&url));
+    let removed = JsFuture::from(Download::remove(url.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&removed), "LOCKED", "not removed while it runs");
+    call(&first, "pause", &[]).await.unwrap();
+    JsFuture::from(run).await.unwrap();
+    // Once the first has stopped, the second may take over.
+    configure(&name, "throttle=0").await;
+    let state = call(&second, "start", &[]).await.unwrap();
+    assert_eq!(state.as_string().as_deref(), Some("complete"));
+    call(&second, "cancel", &[]).await.unwrap();
+}
