@@ -63,8 +63,8 @@ fn pause_at(dl: &Dl, at: u64) -> Result<Outcome, resumable_fetch::core::Error> {
 #[test]
 fn full_download_fetches_each_block_once_over_parallel_connections() {
     let server = Server::new(10_000, 1);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 3));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 3));
     let (outcome, events) = run(&dl);
     assert_eq!(outcome, Ok(Outcome::Complete));
     assert_eq!(bytes(&dl), server.content());
@@ -78,7 +78,10 @@ fn full_download_fetches_each_block_once_over_parallel_connections() {
     assert!(log.iter().all(|s| s.status == 206));
     // Three connections ran at once, never more.
     assert_eq!(server.most_open_bodies.get(), 3);
-    assert!(clock.sleeps.borrow().is_empty(), "no retry was needed");
+    assert!(
+        server.clock.sleeps.borrow().is_empty(),
+        "no retry was needed"
+    );
     match events.last() {
         Some(Event::Progress(p)) => {
             assert_eq!((p.received, p.total), (10_000, Some(10_000)));
@@ -98,8 +101,8 @@ fn full_download_fetches_each_block_once_over_parallel_connections() {
 #[test]
 fn one_connection_fetches_in_order() {
     let server = Server::new(5000, 2);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
     assert_eq!(run(&dl).0, Ok(Outcome::Complete));
     assert_eq!(bytes(&dl), server.content());
     let asked: Vec<_> = server.log.borrow().iter().map(|s| s.asked).collect();
@@ -113,8 +116,8 @@ fn one_connection_fetches_in_order() {
 #[test]
 fn resumes_after_pause_fetching_only_missing_bytes() {
     let server = Server::new(20_000, 3);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let first = open(&server, &store, &clock, options(BLOCK, 3));
+    let store = Store::new();
+    let first = open(&server, &store, options(BLOCK, 3));
     assert_eq!(pause_at(&first, 8000), Ok(Outcome::Paused));
     let stored = first.received();
     assert!((8000..20_000).contains(&stored), "stored {stored}");
@@ -123,7 +126,7 @@ fn resumes_after_pause_fetching_only_missing_bytes() {
     drop(first);
 
     server.clear_log();
-    let second = open(&server, &store, &clock, options(BLOCK, 3));
+    let second = open(&server, &store, options(BLOCK, 3));
     assert_eq!(second.received(), stored, "known before any request");
     assert_eq!(run(&second).0, Ok(Outcome::Complete));
     assert_eq!(bytes(&second), server.content());
@@ -133,8 +136,8 @@ fn resumes_after_pause_fetching_only_missing_bytes() {
 #[test]
 fn resumes_after_a_crash_refetching_at_most_one_block_per_connection() {
     let server = Server::new(30_000, 4);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let first = open(&server, &store, &clock, options(BLOCK, 3));
+    let store = Store::new();
+    let first = open(&server, &store, options(BLOCK, 3));
     run_until_crash(&first, |dl| dl.received() >= 12_000);
     drop(first);
     assert_eq!(
@@ -143,7 +146,7 @@ fn resumes_after_a_crash_refetching_at_most_one_block_per_connection() {
         "the crash dropped every request"
     );
 
-    let reopened = open(&server, &store, &clock, options(BLOCK, 3));
+    let reopened = open(&server, &store, options(BLOCK, 3));
     let stored = reopened.received();
     assert!((12_000..30_000).contains(&stored));
     let claimed: Vec<ByteRange> = reopened.record().pieces.iter().collect();
@@ -169,15 +172,15 @@ fn resumes_after_a_crash_refetching_at_most_one_block_per_connection() {
 #[test]
 fn a_200_to_a_range_request_restarts_from_zero_with_that_body() {
     let server = Server::new(9000, 5);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let first = open(&server, &store, &clock, options(BLOCK, 2));
+    let store = Store::new();
+    let first = open(&server, &store, options(BLOCK, 2));
     assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
     assert!(first.received() > 0);
     drop(first);
 
     server.ranges.set(Ranges::Ignored);
     server.clear_log();
-    let second = open(&server, &store, &clock, options(BLOCK, 2));
+    let second = open(&server, &store, options(BLOCK, 2));
     let (outcome, events) = run(&second);
     assert_eq!(outcome, Ok(Outcome::Complete));
     assert_eq!(bytes(&second), server.content());
@@ -195,8 +198,8 @@ fn a_200_to_a_range_request_restarts_from_zero_with_that_body() {
 fn a_server_without_ranges_streams_the_whole_file_in_pieces() {
     let server = Server::new(5000, 6);
     server.ranges.set(Ranges::Ignored);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 3));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 3));
     let (outcome, events) = run(&dl);
     assert_eq!(outcome, Ok(Outcome::Complete));
     assert_eq!(bytes(&dl), server.content());
@@ -213,8 +216,8 @@ fn a_whole_file_of_unknown_length_ends_where_its_body_ends() {
     let server = Server::new(5000, 31);
     server.ranges.set(Ranges::Ignored);
     server.content_length.set(false);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 2));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 2));
     assert_eq!(run(&dl).0, Ok(Outcome::Complete));
     assert_eq!(dl.total(), Some(5000));
     assert_eq!(bytes(&dl), server.content());
@@ -223,13 +226,13 @@ fn a_whole_file_of_unknown_length_ends_where_its_body_ends() {
 #[test]
 fn a_file_changed_between_sessions_is_discarded_and_restarted() {
     let server = Server::new(8000, 7);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let first = open(&server, &store, &clock, options(BLOCK, 2));
+    let store = Store::new();
+    let first = open(&server, &store, options(BLOCK, 2));
     assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
     drop(first);
 
     server.seed.set(8); // new content, new ETag, same length
-    let second = open(&server, &store, &clock, options(BLOCK, 2));
+    let second = open(&server, &store, options(BLOCK, 2));
     let (outcome, events) = run(&second);
     assert_eq!(outcome, Ok(Outcome::Complete));
     assert_eq!(bytes(&second), server.content());
@@ -243,13 +246,13 @@ fn a_file_changed_between_sessions_is_discarded_and_restarted() {
 fn a_changed_length_is_a_change_even_without_an_etag() {
     let server = Server::new(8000, 9);
     server.etag.set(false);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let first = open(&server, &store, &clock, options(BLOCK, 2));
+    let store = Store::new();
+    let first = open(&server, &store, options(BLOCK, 2));
     assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
     drop(first);
 
     server.size.set(7000);
-    let second = open(&server, &store, &clock, options(BLOCK, 2));
+    let second = open(&server, &store, options(BLOCK, 2));
     let (outcome, events) = run(&second);
     assert_eq!(outcome, Ok(Outcome::Complete));
     assert_eq!(bytes(&second), server.content());
@@ -265,18 +268,18 @@ fn a_changed_length_is_a_change_even_without_an_etag() {
 #[test]
 fn on_server_change_fail_keeps_the_stored_bytes() {
     let server = Server::new(8000, 10);
-    let (store, clock) = (Store::new(), server.clock.clone());
+    let store = Store::new();
     let opts = || resumable_fetch::core::Options {
         on_server_change: OnServerChange::Fail,
         ..options(BLOCK, 2)
     };
-    let first = open(&server, &store, &clock, opts());
+    let first = open(&server, &store, opts());
     assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
     let stored = first.received();
     drop(first);
 
     server.seed.set(11);
-    let second = open(&server, &store, &clock, opts());
+    let second = open(&server, &store, opts());
     let err = run(&second).0.unwrap_err();
     assert_eq!(err.code(), "SERVER_CHANGED");
     assert!(err.to_string().contains("onServerChange: 'restart'"));
@@ -287,8 +290,8 @@ fn on_server_change_fail_keeps_the_stored_bytes() {
 #[test]
 fn a_file_changed_mid_download_restarts_once_with_an_event() {
     let server = Server::new(12_000, 12);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 3));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 3));
     let changed = Cell::new(false);
     let events = std::cell::RefCell::new(Vec::new());
     let outcome = block_on(dl.run(&|e| {
@@ -306,8 +309,8 @@ fn a_file_changed_mid_download_restarts_once_with_an_event() {
 fn a_truncated_body_keeps_what_arrived_and_requests_the_rest() {
     let server = Server::new(4096, 14);
     server.fault(Fault::Truncate(300));
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
     assert_eq!(run(&dl).0, Ok(Outcome::Complete));
     assert_eq!(bytes(&dl), server.content());
     let log = server.log.borrow();
@@ -325,8 +328,8 @@ fn a_reset_connection_keeps_what_arrived() {
     let server = Server::new(4096, 15);
     server.fault(Fault::Truncate(1024)); // the probe is whole
     server.fault(Fault::Reset(700));
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
     assert_eq!(run(&dl).0, Ok(Outcome::Complete));
     assert_eq!(bytes(&dl), server.content());
     assert_eq!(server.log.borrow()[2].asked, Some(r(1724, 2048)));
@@ -339,11 +342,11 @@ fn retries_503_with_exponential_backoff_and_jitter() {
     for _ in 0..3 {
         server.fault(Fault::Status(503));
     }
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
     assert_eq!(run(&dl).0, Ok(Outcome::Complete));
     assert_eq!(bytes(&dl), server.content());
-    let sleeps = clock.sleeps.borrow();
+    let sleeps = server.clock.sleeps.borrow();
     assert_eq!(sleeps.len(), 3, "{sleeps:?}");
     for (i, &ms) in sleeps.iter().enumerate() {
         let ceiling = 500 << i;
@@ -358,15 +361,15 @@ fn gives_up_after_the_retries_and_keeps_what_is_stored() {
     for _ in 0..10 {
         server.fault(Fault::Status(503));
     }
-    let (store, clock) = (Store::new(), server.clock.clone());
+    let store = Store::new();
     let opts = resumable_fetch::core::Options {
         retries: 2,
         ..options(BLOCK, 1)
     };
-    let dl = open(&server, &store, &clock, opts);
+    let dl = open(&server, &store, opts);
     let err = run(&dl).0.unwrap_err();
     assert_eq!(err.code(), "HTTP_STATUS");
-    assert_eq!(clock.sleeps.borrow().len(), 2);
+    assert_eq!(server.clock.sleeps.borrow().len(), 2);
     assert_eq!(dl.received(), 1024);
     // Later the server is back: start again continues from byte 1024.
     server.faults.borrow_mut().clear();
@@ -379,12 +382,12 @@ fn gives_up_after_the_retries_and_keeps_what_is_stored() {
 fn a_404_fails_at_once() {
     let server = Server::new(3000, 18);
     server.fault(Fault::Status(404));
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 3));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 3));
     let err = run(&dl).0.unwrap_err();
     assert_eq!(err.code(), "HTTP_STATUS");
     assert!(err.to_string().contains("404"));
-    assert!(clock.sleeps.borrow().is_empty());
+    assert!(server.clock.sleeps.borrow().is_empty());
 }
 
 #[test]
@@ -392,11 +395,11 @@ fn refused_connections_and_stalled_bodies_are_retried() {
     let server = Server::new(3000, 19);
     server.fault(Fault::Refuse);
     server.fault(Fault::Stall(100));
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
     assert_eq!(run(&dl).0, Ok(Outcome::Complete));
     assert_eq!(bytes(&dl), server.content());
-    let sleeps = clock.sleeps.borrow();
+    let sleeps = server.clock.sleeps.borrow();
     // A backoff after the refusal; the stall timer, and no backoff after it,
     // since the stalled body delivered bytes first.
     assert_eq!(sleeps.len(), 2, "{sleeps:?}");
@@ -415,8 +418,8 @@ fn an_unknown_length_ends_with_a_416() {
     for size in [2500, 3072] {
         let server = Server::new(size, 20);
         server.ranges.set(Ranges::UnknownTotal);
-        let (store, clock) = (Store::new(), server.clock.clone());
-        let dl = open(&server, &store, &clock, options(BLOCK, 3));
+        let store = Store::new();
+        let dl = open(&server, &store, options(BLOCK, 3));
         assert_eq!(run(&dl).0, Ok(Outcome::Complete), "size {size}");
         assert_eq!(bytes(&dl), server.content());
         assert_eq!(dl.total(), Some(size));
@@ -433,8 +436,8 @@ fn an_unknown_length_ends_with_a_416() {
 #[test]
 fn a_416_at_the_start_of_an_empty_file_completes_it() {
     let server = Server::new(0, 21);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 3));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 3));
     assert_eq!(run(&dl).0, Ok(Outcome::Complete));
     assert_eq!(bytes(&dl), Vec::<u8>::new());
     assert_eq!(dl.total(), Some(0));
@@ -444,8 +447,8 @@ fn a_416_at_the_start_of_an_empty_file_completes_it() {
 fn a_416_that_shrinks_the_file_is_a_change() {
     let server = Server::new(3000, 22);
     server.etag.set(false);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
     assert_eq!(pause_at(&dl, 1), Ok(Outcome::Paused));
     assert!((1..1024).contains(&dl.received()));
     // The server now says the file ends where our next block starts.
@@ -466,16 +469,16 @@ fn a_416_that_shrinks_the_file_is_a_change() {
 fn a_416_without_a_length_is_a_bad_response() {
     let server = Server::new(3000, 22);
     server.fault(Fault::Status(416));
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
     assert_eq!(run(&dl).0.unwrap_err().code(), "BAD_RESPONSE");
 }
 
 #[test]
 fn a_corrupt_record_is_reported_and_discarded() {
     let server = Server::new(3000, 23);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let first = open(&server, &store, &clock, options(BLOCK, 1));
+    let store = Store::new();
+    let first = open(&server, &store, options(BLOCK, 1));
     assert_eq!(pause_at(&first, 1500), Ok(Outcome::Paused));
     let id = first.options().id.clone();
     drop(first);
@@ -484,7 +487,7 @@ fn a_corrupt_record_is_reported_and_discarded() {
     let last = damaged.len() - 1;
     damaged[last] ^= 0x40;
     store.put_raw_record(&id, damaged);
-    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let dl = open(&server, &store, options(BLOCK, 1));
     assert_eq!(
         dl.discarded_record(),
         Some(&RecordError::Corrupt("checksum mismatch"))
@@ -495,7 +498,7 @@ fn a_corrupt_record_is_reported_and_discarded() {
     assert_eq!(bytes(&dl), server.content());
 
     store.put_raw_record(&id, b"garbage".to_vec());
-    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let dl = open(&server, &store, options(BLOCK, 1));
     assert_eq!(dl.discarded_record(), Some(&RecordError::NotARecord));
 }
 
@@ -503,8 +506,8 @@ fn a_corrupt_record_is_reported_and_discarded() {
 fn a_compressed_206_is_rejected() {
     let server = Server::new(3000, 24);
     *server.content_encoding.borrow_mut() = Some("gzip".into());
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
     let err = run(&dl).0.unwrap_err();
     assert_eq!(err.code(), "BAD_RESPONSE");
     assert!(err.to_string().contains("Content-Encoding: gzip"));
@@ -515,8 +518,8 @@ fn a_compressed_206_is_rejected() {
 fn a_content_range_hidden_by_cors_names_the_header_to_expose() {
     let server = Server::new(3000, 25);
     server.hide_content_range.set(true);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
     let err = run(&dl).0.unwrap_err();
     assert_eq!(err.code(), "CORS_HEADERS_HIDDEN");
     assert!(err
@@ -527,9 +530,9 @@ fn a_content_range_hidden_by_cors_names_the_header_to_expose() {
 #[test]
 fn a_full_store_pauses_with_quota_exceeded_and_keeps_every_block() {
     let server = Server::new(10_000, 26);
-    let (store, clock) = (Store::new(), server.clock.clone());
+    let store = Store::new();
     store.set_capacity(Some(4096));
-    let dl = open(&server, &store, &clock, options(BLOCK, 2));
+    let dl = open(&server, &store, options(BLOCK, 2));
     let err = run(&dl).0.unwrap_err();
     assert_eq!(err.code(), "QUOTA_EXCEEDED");
     let kept = dl.received();
@@ -545,8 +548,8 @@ fn a_full_store_pauses_with_quota_exceeded_and_keeps_every_block() {
 #[test]
 fn a_piece_lost_by_the_store_is_an_error_not_a_gap() {
     let server = Server::new(3000, 27);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
     assert_eq!(run(&dl).0, Ok(Outcome::Complete));
     assert!(store.drop_piece(&dl.options().id, 1024));
     let err = block_on(dl.assemble()).unwrap_err();
@@ -556,8 +559,8 @@ fn a_piece_lost_by_the_store_is_an_error_not_a_gap() {
 #[test]
 fn blob_before_completion_and_a_second_start_are_refused() {
     let server = Server::new(3000, 28);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
     assert_eq!(block_on(dl.assemble()).unwrap_err().code(), "INVALID_STATE");
     let mut first = std::pin::pin!(dl.run(&|_| {}));
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -575,8 +578,8 @@ fn blob_before_completion_and_a_second_start_are_refused() {
 #[test]
 fn remove_deletes_every_byte_and_the_record() {
     let server = Server::new(3000, 29);
-    let (store, clock) = (Store::new(), server.clock.clone());
-    let dl = open(&server, &store, &clock, options(BLOCK, 1));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
     assert_eq!(run(&dl).0, Ok(Outcome::Complete));
     block_on(dl.remove()).unwrap();
     assert_eq!(store.used(), 0);

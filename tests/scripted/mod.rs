@@ -325,11 +325,12 @@ pub fn options(block_size: u64, connections: u32) -> Options {
     }
 }
 
-pub fn open(server: &Rc<Server>, store: &Store, clock: &VirtualClock, options: Options) -> Dl {
+/// Opens a download of the server's file on its clock.
+pub fn open(server: &Rc<Server>, store: &Store, options: Options) -> Dl {
     block_on(Download::open(
         ScriptedTransport(server.clone()),
         store.clone(),
-        clock.clone(),
+        server.clock.clone(),
         options,
     ))
     .expect("open")

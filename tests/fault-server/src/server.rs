@@ -327,13 +327,7 @@ fn linger_close(stream: &TcpStream, reader: &mut impl Read) {
         match reader.read(&mut scratch) {
             Ok(0) => return,
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if is_retryable(&e) => {}
             Err(_) => return,
         }
     }
@@ -771,13 +765,7 @@ fn stall(stream: &TcpStream, cut: &CutWatch) {
         match stream.peek(&mut probe) {
             Ok(0) => return, // The client closed.
             Ok(_) => thread::sleep(POLL),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if is_retryable(&e) => {}
             Err(_) => return,
         }
     }
@@ -995,6 +983,14 @@ fn sha256_json(shared: &Shared, buf: &mut [u8], name: &str) -> AdminResult {
         "{{\"sha256\":\"{}\"}}",
         sha256::hex(&hasher.finish())
     ))
+}
+
+/// A read that timed out or was interrupted: try again until the deadline.
+fn is_retryable(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 #[cfg(test)]
