@@ -6,16 +6,9 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 scripts/package.sh
 
-dir=target/demo size=$((${DEMO_SIZE_MIB:-256} << 20))
-mkdir -p "$dir/files"
-sample=$dir/files/sample.bin
-if [ "$(stat -c %s "$sample" 2>/dev/null || echo 0)" != "$size" ]; then
-  step "generating a $((size >> 20)) MiB sample file"
-  head -c "$size" /dev/urandom >"$sample.tmp" && mv "$sample.tmp" "$sample"
-fi
+dir=target/demo
+sample_file "$dir/files/sample.bin" $((${DEMO_SIZE_MIB:-256} << 20))
 port=${DEMO_PORT:-8080}
-if ! python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', $port))" 2>/dev/null; then
-  port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
-fi
+python3 -c "import socket; socket.socket().bind(('127.0.0.1', $port))" 2>/dev/null || port=$(free_port)
 step "resumable-fetch demo: http://127.0.0.1:$port/  (Ctrl-C stops it)"
 exec scripts/nginx.sh "$dir" "$port"

@@ -17,9 +17,15 @@ step "fault server on 127.0.0.1"
 cargo build -q --release -p fault-server
 port_file=$(mktemp)
 rm -f "$port_file"
+e2e=target/e2e
+cleanup() {
+  kill "$server" 2>/dev/null || true
+  rm -f "$port_file"
+  [ -f "$e2e/nginx.pid" ] && kill "$(cat "$e2e/nginx.pid")" 2>/dev/null || true
+}
+trap cleanup EXIT
 target/release/fault-server --port-file "$port_file" >target/fault-server.log 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null || true; rm -f "$port_file"' EXIT
 for _ in $(seq 100); do [ -s "$port_file" ] && break; sleep 0.1; done
 [ -s "$port_file" ] || { echo "the fault server did not start:" >&2; cat target/fault-server.log >&2; exit 1; }
 export FAULT_SERVER="http://127.0.0.1:$(cat "$port_file")"
@@ -32,5 +38,14 @@ cargo test --target wasm32-unknown-unknown --test node
 
 step "wasm in $(chromium --version 2>/dev/null | head -n1), headless: fetch with CORS and IndexedDB"
 CHROMEDRIVER=$(command -v chromedriver) cargo test --target wasm32-unknown-unknown --test browser
+
+step "end to end: the demo page in Chromium, reloaded and relaunched mid-download (Playwright, nginx)"
+scripts/package.sh
+sample_file "$e2e/files/sample.bin" $((128 << 20))
+rm -rf "$e2e/logs"
+port=$(free_port)
+scripts/nginx.sh "$e2e" "$port" --background
+BASE_URL="http://127.0.0.1:$port" ACCESS_LOG="$e2e/logs/access.log" SAMPLE="$e2e/files/sample.bin" \
+  FILE_PATH=/slow/sample.bin node tests/e2e/reload.mjs
 
 step "all suites passed"

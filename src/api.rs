@@ -157,6 +157,11 @@ impl Download {
         if let Some(run) = self.inner.run.borrow().clone() {
             return run;
         }
+        let id = self.inner.engine.options().id.clone();
+        if !RUNNING.with(|r| r.borrow_mut().insert(id.clone())) {
+            return Promise::reject(&to_js(Error::Locked { id }));
+        }
+        self.inner.state.set("running");
         let inner = self.inner.clone();
         let run = future_to_promise(async move {
             let result = inner.run().await;
@@ -255,9 +260,10 @@ impl Download {
         self.inner.store.to_string()
     }
 
-    /// False once the server has shown it ignores Range requests.
+    /// Whether the server honours Range requests: `undefined` until it has
+    /// answered, `false` once it has shown it ignores them.
     #[wasm_bindgen(getter)]
-    pub fn resumable(&self) -> bool {
+    pub fn resumable(&self) -> Option<bool> {
         self.inner.engine.resumable()
     }
 
@@ -328,14 +334,10 @@ impl Download {
 }
 
 impl Inner {
+    /// The run `start()` began, holding this page's lock on the id.
     async fn run(&self) -> Result<JsValue, JsValue> {
-        let id = self.engine.options().id.clone();
-        if !RUNNING.with(|r| r.borrow_mut().insert(id.clone())) {
-            return Err(to_js(Error::Locked { id }));
-        }
-        self.state.set("running");
         let result = self.engine.run(&|event| self.dispatch(event)).await;
-        RUNNING.with(|r| r.borrow_mut().remove(&id));
+        RUNNING.with(|r| r.borrow_mut().remove(&self.engine.options().id));
         let (state, result) = match result {
             Ok(_) if self.cancelled.get() => ("paused", Err(Error::Aborted)),
             Ok(Outcome::Complete) => ("complete", Ok("complete")),

@@ -65,10 +65,11 @@ fn full_download_fetches_each_block_once_over_parallel_connections() {
     let server = Server::new(10_000, 1);
     let store = Store::new();
     let dl = open(&server, &store, options(BLOCK, 3));
+    assert_eq!(dl.resumable(), None, "not known before a response");
     let (outcome, events) = run(&dl);
     assert_eq!(outcome, Ok(Outcome::Complete));
     assert_eq!(bytes(&dl), server.content());
-    assert!(dl.resumable());
+    assert_eq!(dl.resumable(), Some(true));
     assert_eq!(dl.total(), Some(10_000));
     // Each byte was sent once; the probe asked for block 0 alone.
     assert_eq!(server.sent(), 10_000);
@@ -184,7 +185,7 @@ fn a_200_to_a_range_request_restarts_from_zero_with_that_body() {
     let (outcome, events) = run(&second);
     assert_eq!(outcome, Ok(Outcome::Complete));
     assert_eq!(bytes(&second), server.content());
-    assert!(!second.resumable());
+    assert_eq!(second.resumable(), Some(false));
     assert_eq!(restarts(&events), vec![RestartReason::RangesIgnored]);
     // Both connections got a 200: one body was streamed from byte 0, the
     // other aborted unread. Nothing was spliced or read twice.

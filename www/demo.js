@@ -151,12 +151,15 @@ async function doSelect(target) {
     if (dl !== current) return;
     live = progress;
     renderStatus();
+    renderControls();
     scheduleListRefresh();
   };
   dl.onrestart = ({ reason, message }) => {
     if (dl !== current) return;
+    live = null; // the stored bytes are gone; the next progress event counts from 0
     showNotice(`Started over (${reason}): ${message}`, 'restart');
-    scheduleListRefresh();
+    render();
+    refreshList();
   };
   render();
   return dl;
@@ -202,7 +205,7 @@ async function go(target) {
     render();
   }
   if (isRunning(dl)) return;
-  if (noticeKind() === 'stored') hideNotice();
+  hideNotice();
   live = null;
   const run = dl.start();
   render();
@@ -314,8 +317,7 @@ function snapshot() {
   const stored = current.received;
   const total = current.total ?? live?.total;
   const received = state === 'running' && live ? Math.max(live.received, stored) : stored;
-  const known = total !== undefined || stored > 0 || state === 'complete';
-  return { id: current.id, state, received, stored, total, store: current.store, resumable: known ? current.resumable : undefined };
+  return { id: current.id, state, received, stored, total, store: current.store, resumable: current.resumable };
 }
 
 function renderStatus() {
@@ -332,7 +334,11 @@ function renderStatus() {
   }
   const of = s.total !== undefined ? ` of ${bytes(s.total)}` : '';
   const pct = s.total ? ` · ${percent(s.received, s.total)}` : '';
-  ui.amount.textContent = current ? `${bytes(s.received)}${of}${pct}` : '—';
+  ui.amount.textContent = !current
+    ? '—'
+    : s.state === 'idle' && s.received === 0
+      ? 'Not started'
+      : `${bytes(s.received)}${of}${pct}`;
   if (running && live) {
     const eta = duration(live.etaSeconds);
     ui.rate.textContent = `${bytes(live.bytesPerSecond)}/s${eta ? ` · ${eta} left` : ''}`;
@@ -351,16 +357,17 @@ function renderStatus() {
   ui.state.textContent = current ? s.state : '—';
   ui.state.dataset.state = s.state;
   ui.store.textContent = s.store === 'indexeddb' ? 'IndexedDB' : s.store === 'memory' ? 'memory (lost on reload)' : '—';
-  ui.resumable.textContent = s.resumable === undefined ? 'not known yet' : s.resumable ? 'yes (Range requests)' : 'no: it ignores Range';
+  ui.resumable.textContent = s.resumable === undefined ? 'not known yet' : s.resumable ? 'yes' : 'no (ignores Range)';
 }
 
 function renderControls() {
   const s = snapshot();
   const running = s.state === 'running';
   const idle = busy > 0 || !ready;
-  ui.start.disabled = idle || running || !(current === null || s.state === 'idle');
+  const failedEmpty = s.state === 'failed' && s.stored === 0;
+  ui.start.disabled = idle || running || !(current === null || s.state === 'idle' || failedEmpty);
   ui.pause.disabled = idle || !running;
-  ui.resume.disabled = idle || running || !(s.state === 'paused' || s.state === 'failed');
+  ui.resume.disabled = idle || running || !(s.state === 'paused' || (s.state === 'failed' && s.stored > 0));
   ui.cancel.disabled = idle || !(running || s.state === 'paused' || (s.state === 'failed' && s.stored > 0));
   ui.save.disabled = idle || s.state !== 'complete';
   for (const input of [ui.url, ui.connections, ui.blockSize, ui.useSlow, ui.useFast]) {
@@ -368,15 +375,24 @@ function renderControls() {
   }
 }
 
+let listSignature = '';
+
 function renderList() {
   const running = isRunning();
+  // Rebuilt only when something shown changed, so a click is never lost.
+  const signature = JSON.stringify([
+    entries, running, busy > 0, current?.id, running ? current.received : 0,
+  ]);
+  if (signature === listSignature) return;
+  listSignature = signature;
   ui.list.replaceChildren();
   ui.empty.hidden = entries.length > 0;
   for (const entry of entries) {
     const li = ui.template.content.firstElementChild.cloneNode(true);
     const mine = current && current.id === entry.id;
     const active = mine && running;
-    const received = mine ? Math.max(current.received, entry.received) : entry.received;
+    // The running download's own count is fresher than the last list.
+    const received = active ? current.received : entry.received;
     const total = entry.total ?? (mine ? current.total : undefined);
     li.dataset.id = entry.id;
     li.dataset.url = entry.url;
@@ -395,25 +411,29 @@ function renderList() {
     const when = new Date(entry.updatedAt).toLocaleString();
     const label = active ? 'downloading' : entry.state;
     li.querySelector('.entry-meta').textContent =
-      `${bytes(received)} of ${bytes(total)}${total ? ` (${percent(received, total)})` : ''} · ${label} · ${entry.store} · ${when}`;
+      `${bytes(received)} of ${bytes(total)} stored${total ? ` (${percent(received, total)})` : ''} · ${label} · ${entry.store} · ${when}`;
     const resume = li.querySelector('.entry-resume');
     const saveButton = li.querySelector('.entry-save');
     const del = li.querySelector('.entry-delete');
-    resume.hidden = entry.state !== 'partial';
+    resume.hidden = entry.state !== 'partial' || active;
     resume.disabled = busy > 0 || running;
     saveButton.hidden = entry.state !== 'complete';
     saveButton.disabled = busy > 0 || running;
     del.disabled = busy > 0 || active;
-    resume.addEventListener('click', () => {
-      pinnedId = entry.id;
-      ui.url.value = entry.url;
-      storeSettings();
-      go({ id: entry.id, url: entry.url });
-    });
-    saveButton.addEventListener('click', () => save({ id: entry.id, url: entry.url }));
+    resume.addEventListener('click', () => go(chooseEntry(entry)));
+    saveButton.addEventListener('click', () => save(chooseEntry(entry)));
     del.addEventListener('click', () => removeEntry(entry));
     ui.list.append(li);
   }
+}
+
+/** A list entry becomes the form's download (its id is kept as it is). */
+function chooseEntry(entry) {
+  clearTimeout(fieldTimer);
+  pinnedId = entry.id;
+  ui.url.value = entry.url;
+  storeSettings();
+  return { id: entry.id, url: entry.url };
 }
 
 function render() {

@@ -204,9 +204,15 @@ where
         self.running.get()
     }
 
-    /// False once the server has shown it ignores Range requests.
-    pub fn resumable(&self) -> bool {
-        self.state.borrow().record.resumable
+    /// Whether the server honours Range requests; `None` until a response
+    /// (or stored bytes) tells.
+    pub fn resumable(&self) -> Option<bool> {
+        let state = self.state.borrow();
+        let record = &state.record;
+        let known = record.resumable
+            || !record.pieces.is_empty()
+            || record.validators != Validators::default();
+        known.then_some(record.resumable)
     }
 
     /// Why a stored record was discarded when the download was opened.

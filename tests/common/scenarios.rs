@@ -47,9 +47,18 @@ pub async fn downloads_byte_for_byte(store: &str, size: f64) {
     let dl = open(&url, opts(store, 4.0 * MIB, 3)).await.unwrap();
     assert_eq!(text(&dl, "store"), store);
     assert_eq!(text(&dl, "state"), "idle");
+    assert!(Reflect::get(&dl, &"resumable".into())
+        .unwrap()
+        .is_undefined());
     let progress = watch_progress(&dl);
 
-    let state = call(&dl, "start", &[]).await.unwrap();
+    let run = start(&dl);
+    assert_eq!(
+        text(&dl, "state"),
+        "running",
+        "at once, not on the next tick"
+    );
+    let state = JsFuture::from(run).await.unwrap();
     assert_eq!(state.as_string().as_deref(), Some("complete"));
     assert_eq!(text(&dl, "state"), "complete");
     assert_eq!(field(&dl, "total"), size);
@@ -186,7 +195,10 @@ pub async fn a_server_that_ignores_range(store: &str) {
     let dl = open(&file_url(&name), opts(store, MIB, 3)).await.unwrap();
     let state = call(&dl, "start", &[]).await.unwrap();
     assert_eq!(state.as_string().as_deref(), Some("complete"));
-    assert!(!Reflect::get(&dl, &"resumable".into()).unwrap().is_truthy());
+    assert_eq!(
+        Reflect::get(&dl, &"resumable".into()).unwrap().as_bool(),
+        Some(false)
+    );
     let blob: web_sys::Blob = call(&dl, "blob", &[]).await.unwrap().into();
     assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
     let served = log(&name).await;

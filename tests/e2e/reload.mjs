@@ -1,0 +1,448 @@
+#!/usr/bin/env node
+// End-to-end test of the demo page in Chromium: a download interrupted by a
+// page reload, and one interrupted by closing the browser, both resume from
+// exactly what was stored, fetch only what is missing, and produce the file.
+//
+//   BASE_URL=http://127.0.0.1:PORT ACCESS_LOG=DIR/logs/access.log \
+//   SAMPLE=DIR/files/sample.bin FILE_PATH=/slow/sample.bin node tests/e2e/reload.mjs
+//
+// against `scripts/nginx.sh DIR PORT --background`. The access log (format
+// `$msec "$request" $status $body_bytes_sent "$http_range"`) tells what the
+// server really sent. Exits 0 when every check passes, 1 otherwise.
+
+import { chromium } from 'playwright-core';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+const MiB = 1024 * 1024;
+const CONNECTIONS = 3;
+const BLOCK_MIB = 8;
+const BLOCK = BLOCK_MIB * MiB;
+/** The interruption happens once the page shows this fraction received. */
+const INTERRUPT_AT = 0.4;
+/** The whole script, browser launches and hashing included. */
+const SCRIPT_BUDGET_MS = 170_000;
+const STEP_MS = 15_000;
+const DOWNLOAD_MS = 75_000;
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+];
+
+class Failure extends Error {}
+
+function fail(message) {
+  throw new Failure(message);
+}
+
+function check(condition, message) {
+  if (!condition) fail(message);
+}
+
+function env(name) {
+  const value = process.env[name];
+  if (!value) fail(`${name} is not set (needed: BASE_URL, ACCESS_LOG, SAMPLE, FILE_PATH)`);
+  return value;
+}
+
+const mib = (n) => `${(n / MiB).toFixed(1)} MiB`;
+const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
+
+function log(message) {
+  console.log(`[e2e] ${message}`);
+}
+
+// ---- resources, always released -------------------------------------------
+
+const contexts = new Set();
+const tempDirs = new Set();
+
+async function cleanup() {
+  for (const context of contexts) {
+    await Promise.race([context.close().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))]);
+  }
+  contexts.clear();
+  for (const dir of tempDirs) await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+  tempDirs.clear();
+}
+
+async function tempDir(prefix) {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
+}
+
+async function launch(profile, downloads) {
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    acceptDownloads: true,
+    downloadsPath: downloads,
+    viewport: { width: 1100, height: 900 },
+    timeout: 30_000,
+  });
+  contexts.add(context);
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(STEP_MS);
+  page.on('pageerror', (e) => log(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') log(`page console ${m.type()}: ${m.text()}`);
+  });
+  return { context, page };
+}
+
+async function closeContext(context) {
+  contexts.delete(context);
+  await context.close();
+}
+
+// ---- the server's access log ------------------------------------------------
+
+const LINE = /^(\d+(?:\.\d+)?) "(\S+) (\S+)[^"]*" (\d{3}) (\d+) "([^"]*)"$/;
+
+/** Requests for FILE_PATH logged after byte `offset` of the access log. */
+async function fileRequests(accessLog, filePath, offset) {
+  const text = (await fs.readFile(accessLog)).subarray(offset).toString('utf8');
+  const out = [];
+  for (const line of text.split('\n')) {
+    const m = LINE.exec(line.trim());
+    if (!m) continue;
+    const [, time, method, target, status, sent, rangeHeader] = m;
+    if (target.split('?')[0] !== filePath) continue;
+    const r = /^bytes=(\d+)-(\d*)$/.exec(rangeHeader);
+    out.push({
+      time: Number(time),
+      method,
+      status: Number(status),
+      sent: Number(sent),
+      range: rangeHeader,
+      start: r ? Number(r[1]) : null,
+      line: line.trim(),
+    });
+  }
+  return out;
+}
+
+/** How many distinct bytes of the file these responses carried. */
+function covered(requests) {
+  const spans = requests
+    .filter((q) => q.sent > 0 && (q.status === 206 || q.status === 200))
+    .map((q) => [q.status === 200 ? 0 : q.start, (q.status === 200 ? 0 : q.start) + q.sent])
+    .sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let end = -1;
+  for (const [s, e] of spans) {
+    if (e <= end) continue;
+    total += e - Math.max(s, end < 0 ? s : end);
+    end = e;
+  }
+  return total;
+}
+
+// ---- the page -----------------------------------------------------------------
+
+const T = (id) => `[data-testid="${id}"]`;
+
+async function openDemo(page, base) {
+  await page.goto(new URL('/', base).href, { waitUntil: 'load', timeout: STEP_MS });
+  await page.waitForSelector('html[data-ready="true"]', { timeout: STEP_MS });
+}
+
+async function statusOf(page) {
+  return page.$eval(T('status'), (el) => ({
+    state: el.dataset.state,
+    received: Number(el.dataset.received),
+    stored: Number(el.dataset.stored),
+    total: el.dataset.total === '' ? undefined : Number(el.dataset.total),
+    store: el.dataset.store,
+  }));
+}
+
+async function shownError(page) {
+  return page.$eval(T('error'), (el) => (el.hidden ? null : el.textContent.replace(/\s+/g, ' ').trim()));
+}
+
+async function restartNotice(page) {
+  return page.$eval(T('notice'), (el) => (!el.hidden && el.dataset.kind === 'restart' ? el.textContent : null));
+}
+
+/** Waits until the page shows `fraction` received while still running. */
+async function waitForFraction(page, fraction) {
+  await page
+    .waitForFunction(
+      (f) => {
+        const el = document.querySelector('[data-testid="status"]');
+        const total = Number(el.dataset.total);
+        return el.dataset.state !== 'running' || (total > 0 && Number(el.dataset.received) >= f * total);
+      },
+      fraction,
+      { timeout: DOWNLOAD_MS, polling: 50 },
+    )
+    .catch(() => fail(`the page did not reach ${fraction * 100} % within ${secs(DOWNLOAD_MS)}`));
+  const s = await statusOf(page);
+  check(
+    s.state === 'running',
+    `the download should still be running at ${fraction * 100} %, but the page says ${s.state}` +
+      `${(await shownError(page)) ? ` (${await shownError(page)})` : ''}`,
+  );
+  check(s.received < s.total, 'the download completed before it could be interrupted; lower SLOW_RATE');
+  return s;
+}
+
+async function waitForComplete(page) {
+  await page
+    .waitForFunction(
+      () => ['complete', 'failed'].includes(document.querySelector('[data-testid="status"]').dataset.state),
+      null,
+      { timeout: DOWNLOAD_MS, polling: 100 },
+    )
+    .catch(async () => {
+      const s = await statusOf(page);
+      fail(`the download did not complete within ${secs(DOWNLOAD_MS)} (state ${s.state}, ${s.received} bytes)`);
+    });
+  const s = await statusOf(page);
+  check(s.state === 'complete', `the download failed: ${await shownError(page)}`);
+  return s;
+}
+
+/** The partial download in the list after an interruption: what was stored. */
+async function storedEntry(page, id, total) {
+  const entry = page.locator(`${T('download-entry')}[data-id="${id}"]`);
+  await entry.waitFor({ timeout: STEP_MS }).catch(() => fail(`the list does not show the partial download ${id}`));
+  const info = await entry.evaluate((el) => ({ ...el.dataset }));
+  const stored = Number(info.received);
+  check(info.state === 'partial', `the list shows the download as ${info.state}, expected partial`);
+  check(stored > 0, `the list shows ${info.received} bytes stored: nothing survived the interruption`);
+  check(stored < total, `the list claims ${stored} of ${total} bytes though the download was interrupted`);
+  return { entry, stored };
+}
+
+/** What the list claims stored must have come from the server. */
+async function checkStoredWasSent(accessLog, filePath, offset, stored) {
+  // nginx logs an aborted request when it notices the closed connection.
+  const deadline = Date.now() + 5_000;
+  let sent = 0;
+  for (;;) {
+    sent = covered(await fileRequests(accessLog, filePath, offset));
+    if (sent >= stored || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  check(
+    stored <= sent,
+    `the page claims ${stored} bytes stored, but the server had sent only ${sent} distinct bytes of the file`,
+  );
+  return sent;
+}
+
+async function saveAndHash(page, dir, expectedSha, expectedName) {
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: STEP_MS * 2 }),
+    page.click(T('save')),
+  ]);
+  const file = path.join(dir, `saved-${Date.now()}.bin`);
+  await download.saveAs(file);
+  const failure = await download.failure();
+  check(!failure, `the browser failed the save: ${failure}`);
+  check(
+    download.suggestedFilename() === expectedName,
+    `saved as ${JSON.stringify(download.suggestedFilename())}, expected ${JSON.stringify(expectedName)}`,
+  );
+  const sha = await sha256(file);
+  await fs.rm(file, { force: true });
+  check(sha === expectedSha, `the saved file's SHA-256 is ${sha}, expected ${expectedSha} (the sample's)`);
+  return sha;
+}
+
+function sha256(file) {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(file)
+      .on('error', reject)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
+
+/** The requests made after an interruption at `since` (unix seconds). */
+function checkRefetch(requests, since, total, stored, label) {
+  const after = requests.filter((q) => q.time >= since);
+  check(after.length > 0, `${label}: the server logged no request for the file after the interruption`);
+  for (const q of after) {
+    check(q.status === 206, `${label}: a request after the interruption got ${q.status}: ${q.line}`);
+    check(
+      q.start !== null && q.start > 0,
+      `${label}: a request after the interruption does not start past byte 0: ${q.line}`,
+    );
+  }
+  const servedAfter = after.reduce((n, q) => n + q.sent, 0);
+  const bound = total - stored + CONNECTIONS * BLOCK;
+  check(
+    servedAfter <= bound,
+    `${label}: the server sent ${servedAfter} bytes after the interruption, more than ` +
+      `(total - stored) + connections x block size = ${bound}`,
+  );
+  const servedAll = requests.reduce((n, q) => n + q.sent, 0);
+  return { servedAfter, bound, servedAll, again: Math.max(0, servedAll - total), requestsAfter: after.length };
+}
+
+// ---- scenarios ------------------------------------------------------------------
+
+async function prepare(page, fileUrl) {
+  const count = await page.locator(T('download-entry')).count();
+  check(count === 0, `a fresh profile should list no stored download, it lists ${count}`);
+  await page.fill(T('url'), fileUrl);
+  await page.fill(T('connections'), String(CONNECTIONS));
+  await page.fill(T('block-size'), String(BLOCK_MIB));
+  await page.locator(T('block-size')).blur();
+}
+
+async function scenarioReload(cfg) {
+  const began = Date.now();
+  const profile = await tempDir('rf-e2e-reload-');
+  const downloads = await tempDir('rf-e2e-dl-');
+  const { context, page } = await launch(profile, downloads);
+  await openDemo(page, cfg.base);
+  await prepare(page, cfg.fileUrl);
+
+  const logOffset = (await fs.stat(cfg.accessLog)).size;
+  await page.click(T('start'));
+  const shown = await waitForFraction(page, INTERRUPT_AT);
+  check(shown.store === 'indexeddb', `the download should use IndexedDB, the page says ${shown.store}`);
+  check(shown.total === cfg.size, `the page says the file has ${shown.total} bytes, the sample has ${cfg.size}`);
+
+  const reloadedAt = Date.now() / 1000;
+  await page.reload({ waitUntil: 'load', timeout: STEP_MS });
+  await page.waitForSelector('html[data-ready="true"]', { timeout: STEP_MS });
+  const { stored } = await storedEntry(page, cfg.id, cfg.size);
+  const after = await statusOf(page);
+  check(after.state === 'paused', `after the reload the page should show the download paused, it shows ${after.state}`);
+  check(
+    after.stored === stored,
+    `after the reload the page shows ${after.stored} bytes stored, the list ${stored}`,
+  );
+  const sentBefore = await checkStoredWasSent(cfg.accessLog, cfg.filePath, logOffset, stored);
+  log(`reload: page showed ${mib(shown.received)} at the reload; ${mib(stored)} was stored; ` +
+    `the server had sent ${mib(sentBefore)} of distinct bytes`);
+
+  check(await page.isEnabled(T('resume')), 'the Resume button is not enabled after the reload');
+  const resumedAt = Date.now();
+  await page.click(T('resume'));
+  await waitForComplete(page);
+  const resumeMs = Date.now() - resumedAt;
+  const restart = await restartNotice(page);
+  check(!restart, `the download started over after the reload: ${restart}`);
+
+  await saveAndHash(page, downloads, cfg.sha, path.basename(cfg.filePath));
+  const requests = await fileRequests(cfg.accessLog, cfg.filePath, logOffset);
+  const r = checkRefetch(requests, reloadedAt, cfg.size, stored, 'reload');
+  await closeContext(context);
+  return { stored, shown: shown.received, resumeMs, totalMs: Date.now() - began, ...r };
+}
+
+async function scenarioRestart(cfg) {
+  const began = Date.now();
+  const profile = await tempDir('rf-e2e-restart-');
+  const downloads = await tempDir('rf-e2e-dl-');
+  let { context, page } = await launch(profile, downloads);
+  await openDemo(page, cfg.base);
+  await prepare(page, cfg.fileUrl);
+
+  const logOffset = (await fs.stat(cfg.accessLog)).size;
+  await page.click(T('start'));
+  const shown = await waitForFraction(page, INTERRUPT_AT);
+  const closedAt = Date.now() / 1000;
+  await closeContext(context);
+
+  ({ context, page } = await launch(profile, downloads));
+  await openDemo(page, cfg.base);
+  const remembered = {
+    url: await page.inputValue(T('url')),
+    connections: await page.inputValue(T('connections')),
+    blockSize: await page.inputValue(T('block-size')),
+  };
+  check(
+    remembered.url === cfg.fileUrl &&
+      remembered.connections === String(CONNECTIONS) &&
+      remembered.blockSize === String(BLOCK_MIB),
+    `the page did not remember its settings across the restart: ${JSON.stringify(remembered)}`,
+  );
+  const { entry, stored } = await storedEntry(page, cfg.id, cfg.size);
+  const sentBefore = await checkStoredWasSent(cfg.accessLog, cfg.filePath, logOffset, stored);
+  log(`restart: page showed ${mib(shown.received)} when the browser closed; ${mib(stored)} was stored; ` +
+    `the server had sent ${mib(sentBefore)} of distinct bytes`);
+
+  const resumedAt = Date.now();
+  await entry.locator(T('entry-resume')).click();
+  await waitForComplete(page);
+  const resumeMs = Date.now() - resumedAt;
+  const restart = await restartNotice(page);
+  check(!restart, `the download started over after the browser restart: ${restart}`);
+
+  await saveAndHash(page, downloads, cfg.sha, path.basename(cfg.filePath));
+  const requests = await fileRequests(cfg.accessLog, cfg.filePath, logOffset);
+  const r = checkRefetch(requests, closedAt, cfg.size, stored, 'restart');
+  await closeContext(context);
+  return { stored, shown: shown.received, resumeMs, totalMs: Date.now() - began, ...r };
+}
+
+function report(name, r) {
+  log(
+    `${name}: stored at interruption ${mib(r.stored)} (${r.stored} B, page showed ${mib(r.shown)}); ` +
+      `served after it ${mib(r.servedAfter)} in ${r.requestsAfter} requests (bound ${mib(r.bound)}); ` +
+      `fetched twice ${mib(r.again)} (${r.again} B); resume to complete ${secs(r.resumeMs)}; scenario ${secs(r.totalMs)}`,
+  );
+}
+
+async function main() {
+  const began = Date.now();
+  const base = env('BASE_URL');
+  const accessLog = env('ACCESS_LOG');
+  const sample = env('SAMPLE');
+  const filePath = env('FILE_PATH');
+  const fileUrl = new URL(filePath, base).href;
+  const size = (await fs.stat(sample)).size;
+  check(size > 4 * CONNECTIONS * BLOCK, `the sample (${size} bytes) is too small to interrupt mid-way`);
+  await fs.access(accessLog).catch(() => fail(`ACCESS_LOG ${accessLog} cannot be read`));
+  const sha = await sha256(sample);
+  const id = new URL(fileUrl);
+  id.hash = '';
+  const cfg = { base, accessLog, sample, filePath, fileUrl, id: id.href, size, sha };
+  log(`${fileUrl}: ${mib(size)}, SHA-256 ${sha.slice(0, 16)}…; ${CONNECTIONS} connections, ${BLOCK_MIB} MiB blocks`);
+
+  const reload = await scenarioReload(cfg);
+  report('reload', reload);
+  passed += 1;
+  const restart = await scenarioRestart(cfg);
+  report('restart', restart);
+  passed += 1;
+  log(`both scenarios passed in ${secs(Date.now() - began)}`);
+}
+
+const SCENARIOS = 2;
+let passed = 0;
+
+const watchdog = setTimeout(async () => {
+  console.error(`[e2e] FAIL: the test did not finish within ${secs(SCRIPT_BUDGET_MS)}`);
+  console.log(`${passed} passed, ${SCENARIOS - passed} failed`);
+  await cleanup();
+  process.exit(1);
+}, SCRIPT_BUDGET_MS);
+
+let code = 0;
+try {
+  await main();
+} catch (e) {
+  code = 1;
+  console.error(`[e2e] FAIL: ${e instanceof Failure ? e.message : e && e.stack ? e.stack : e}`);
+} finally {
+  await cleanup();
+  clearTimeout(watchdog);
+}
+console.log(`${passed} passed, ${SCENARIOS - passed} failed`);
+process.exit(code);
