@@ -4,8 +4,9 @@
 # static server does) and again at /slow/, paced to SLOW_RATE per connection
 # (default 4m) so that a download on loopback lasts long enough to reload the
 # page in the middle. Usage: nginx.sh DIR PORT [--background]
-# The access log (DIR/logs/access.log) records each request's Range header
-# and the bytes sent, for tests that check what was fetched again.
+# The access log (DIR/logs/access.log) records when each request ended and
+# how long it took, its Range header and the bytes sent, for tests that check
+# what was fetched again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(realpath "$1") port=$2 mode=${3:-}
@@ -22,7 +23,7 @@ http {
     application/wasm wasm; image/png png; image/svg+xml svg; text/plain txt;
   }
   default_type application/octet-stream;
-  log_format ranges '\$msec "\$request" \$status \$body_bytes_sent "\$http_range"';
+  log_format ranges '\$msec \$request_time "\$request" \$status \$body_bytes_sent "\$http_range"';
   access_log $dir/logs/access.log ranges;
   client_body_temp_path $dir/tmp/body;
   proxy_temp_path $dir/tmp/proxy;

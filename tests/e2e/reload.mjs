@@ -7,8 +7,9 @@
 //   SAMPLE=DIR/files/sample.bin FILE_PATH=/slow/sample.bin node tests/e2e/reload.mjs
 //
 // against `scripts/nginx.sh DIR PORT --background`. The access log (format
-// `$msec "$request" $status $body_bytes_sent "$http_range"`) tells what the
-// server really sent. Exits 0 when every check passes, 1 otherwise.
+// `$msec $request_time "$request" $status $body_bytes_sent "$http_range"`)
+// tells what the server really sent, and when each request started. Exits 0
+// when every check passes, 1 otherwise.
 
 import { chromium } from 'playwright-core';
 import { createHash } from 'node:crypto';
@@ -104,7 +105,7 @@ async function closeContext(context) {
 
 // ---- the server's access log ------------------------------------------------
 
-const LINE = /^(\d+(?:\.\d+)?) "(\S+) (\S+)[^"]*" (\d{3}) (\d+) "([^"]*)"$/;
+const LINE = /^(\d+(?:\.\d+)?) (\d+(?:\.\d+)?) "(\S+) (\S+)[^"]*" (\d{3}) (\d+) "([^"]*)"$/;
 
 /** Requests for FILE_PATH logged after byte `offset` of the access log. */
 async function fileRequests(accessLog, filePath, offset) {
@@ -113,11 +114,12 @@ async function fileRequests(accessLog, filePath, offset) {
   for (const line of text.split('\n')) {
     const m = LINE.exec(line.trim());
     if (!m) continue;
-    const [, time, method, target, status, sent, rangeHeader] = m;
+    const [, endedAt, duration, method, target, status, sent, rangeHeader] = m;
     if (target.split('?')[0] !== filePath) continue;
     const r = /^bytes=(\d+)-(\d*)$/.exec(rangeHeader);
     out.push({
-      time: Number(time),
+      // When the request started: nginx logs it when it ends.
+      time: Number(endedAt) - Number(duration),
       method,
       status: Number(status),
       sent: Number(sent),
@@ -286,6 +288,12 @@ function checkRefetch(requests, since, total, stored, label) {
     servedAfter <= bound,
     `${label}: the server sent ${servedAfter} bytes after the interruption, more than ` +
       `(total - stored) + connections x block size = ${bound}`,
+  );
+  // Nothing interrupts the resumed session: it fetches exactly what was missing.
+  check(
+    servedAfter === total - stored,
+    `${label}: requests made after the interruption carried ${servedAfter} bytes; ` +
+      `exactly the ${total - stored} missing ones were expected`,
   );
   const servedAll = requests.reduce((n, q) => n + q.sent, 0);
   return { servedAfter, bound, servedAll, again: Math.max(0, servedAll - total), requestsAfter: after.length };
