@@ -15,21 +15,24 @@ cargo test -q --workspace
 
 step "fault server on 127.0.0.1"
 cargo build -q --release -p fault-server
-port_file=$(mktemp)
-rm -f "$port_file"
+port_file=$(mktemp) other_port_file=$(mktemp)
+rm -f "$port_file" "$other_port_file"
 e2e=target/e2e
 cleanup() {
   kill "$server" 2>/dev/null || true
-  rm -f "$port_file"
+  rm -f "$port_file" "$other_port_file"
   [ -f "$e2e/nginx.pid" ] && kill "$(cat "$e2e/nginx.pid")" 2>/dev/null || true
 }
 trap cleanup EXIT
-target/release/fault-server --port-file "$port_file" >target/fault-server.log 2>&1 &
+# Two listeners sharing one state: two origins, for cross-origin redirects.
+target/release/fault-server --port-file "$port_file" --second-port-file "$other_port_file" \
+  >target/fault-server.log 2>&1 &
 server=$!
-for _ in $(seq 100); do [ -s "$port_file" ] && break; sleep 0.1; done
-[ -s "$port_file" ] || { echo "the fault server did not start:" >&2; cat target/fault-server.log >&2; exit 1; }
+for _ in $(seq 100); do [ -s "$port_file" ] && [ -s "$other_port_file" ] && break; sleep 0.1; done
+[ -s "$other_port_file" ] || { echo "the fault server did not start:" >&2; cat target/fault-server.log >&2; exit 1; }
 export FAULT_SERVER="http://127.0.0.1:$(cat "$port_file")"
-echo "$FAULT_SERVER"
+export FAULT_SERVER_OTHER="http://127.0.0.1:$(cat "$other_port_file")"
+echo "$FAULT_SERVER and $FAULT_SERVER_OTHER"
 
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
 export WASM_BINDGEN_TEST_TIMEOUT=120

@@ -6,6 +6,7 @@
 use crate::core::driver::{self, Event, Outcome, RestartReason};
 use crate::core::record::Record;
 use crate::core::{self, filename, Error, OnServerChange, Options};
+use crate::web::network::NetworkWatch;
 use crate::web::{js, Backend, FetchTransport, JsClock, StoreChoice};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::cell::{Cell, RefCell};
@@ -55,7 +56,8 @@ export interface DownloadRestart {
   message: string;
 }
 
-export type DownloadState = 'idle' | 'running' | 'paused' | 'complete' | 'failed';
+/** 'offline': running, but holding still until the network is back. */
+export type DownloadState = 'idle' | 'running' | 'offline' | 'paused' | 'complete' | 'failed';
 
 export interface DownloadInfo {
   id: string;
@@ -103,6 +105,8 @@ struct Inner {
     cancelled: Cell<bool>,
     onprogress: RefCell<Option<Function>>,
     onrestart: RefCell<Option<Function>>,
+    /// While running: the page's offline/online events suspend and resume it.
+    network: RefCell<Option<NetworkWatch>>,
 }
 
 #[wasm_bindgen]
@@ -142,6 +146,7 @@ impl Download {
                 cancelled: Cell::new(false),
                 onprogress: RefCell::new(None),
                 onrestart: RefCell::new(None),
+                network: RefCell::new(None),
             };
             Ok(Download {
                 inner: Rc::new(inner),
@@ -162,6 +167,7 @@ impl Download {
             return Promise::reject(&to_js(Error::Locked { id }));
         }
         self.inner.state.set("running");
+        self.inner.follow_network();
         let inner = self.inner.clone();
         let run = future_to_promise(async move {
             let result = inner.run().await;
@@ -201,6 +207,15 @@ impl Download {
         })
     }
 
+    /// Sends the next requests to `url`, e.g. a fresh signed URL after the
+    /// old one expired (403). What is stored is kept if the file there is
+    /// the same one.
+    #[wasm_bindgen(js_name = setUrl)]
+    pub fn set_url(&self, url: String) -> Result<(), JsValue> {
+        let url = absolute_url(&url).map_err(to_js)?;
+        self.inner.engine.set_url(&url).map_err(to_js)
+    }
+
     /// The downloaded file, backed by the store (not held in memory).
     #[wasm_bindgen(unchecked_return_type = "Promise<Blob>")]
     pub fn blob(&self) -> Promise {
@@ -230,7 +245,7 @@ impl Download {
 
     #[wasm_bindgen(getter)]
     pub fn url(&self) -> String {
-        self.inner.engine.options().url.clone()
+        self.inner.engine.url()
     }
 
     /// The file's length once the server has told it.
@@ -337,6 +352,8 @@ impl Inner {
     /// The run `start()` began, holding this page's lock on the id.
     async fn run(&self) -> Result<JsValue, JsValue> {
         let result = self.engine.run(&|event| self.dispatch(event)).await;
+        self.network.borrow_mut().take();
+        self.engine.resume();
         RUNNING.with(|r| r.borrow_mut().remove(&self.engine.options().id));
         let (state, result) = match result {
             Ok(_) if self.cancelled.get() => ("paused", Err(Error::Aborted)),
@@ -346,6 +363,30 @@ impl Inner {
         };
         self.state.set(state);
         result.map(JsValue::from).map_err(to_js)
+    }
+
+    /// Suspends the run while the page is offline, from now until it ends.
+    fn follow_network(self: &Rc<Self>) {
+        let offline = Rc::downgrade(self);
+        let online = Rc::downgrade(self);
+        *self.network.borrow_mut() = NetworkWatch::start(
+            move || {
+                if let Some(inner) = offline.upgrade() {
+                    inner.engine.suspend();
+                    inner.state.set("offline");
+                }
+            },
+            move || {
+                if let Some(inner) = online.upgrade() {
+                    inner.engine.resume();
+                    inner.state.set("running");
+                }
+            },
+        );
+        if NetworkWatch::is_offline() {
+            self.engine.suspend();
+            self.state.set("offline");
+        }
     }
 
     /// Calls the application's handler; one that throws cannot stop the download.

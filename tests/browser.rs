@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::scenarios;
+use common::{conformance, scenarios};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -70,4 +70,240 @@ async fn a_content_range_hidden_by_cors_names_the_header_to_expose() {
 #[wasm_bindgen_test]
 async fn a_second_writer_for_the_same_id_is_locked() {
     scenarios::a_second_writer_for_the_same_id_is_locked("indexeddb").await;
+}
+
+// ---- HTTP conformance (docs/CONFORMANCE.md) ----
+
+#[wasm_bindgen_test]
+async fn ranges_ignored_on_resume() {
+    conformance::ranges_ignored_on_resume("indexeddb").await;
+}
+
+#[wasm_bindgen_test]
+async fn shifted_and_short_206s_are_completed() {
+    conformance::shifted_and_short_206s_are_completed("indexeddb").await;
+}
+
+#[wasm_bindgen_test]
+async fn an_unknown_total_completes_at_the_416() {
+    conformance::an_unknown_total_completes_at_the_416("indexeddb").await;
+}
+
+#[wasm_bindgen_test]
+async fn rangeless_and_multipart_206s_are_refused() {
+    conformance::rangeless_and_multipart_206s_are_refused("indexeddb", true).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_compressed_206_is_refused() {
+    conformance::a_compressed_206_is_refused("indexeddb", true).await;
+}
+
+#[wasm_bindgen_test]
+async fn an_empty_file_completes() {
+    conformance::an_empty_file_completes("indexeddb").await;
+}
+
+#[wasm_bindgen_test]
+async fn a_short_content_length_is_a_truncated_body() {
+    conformance::a_short_content_length_is_a_truncated_body("indexeddb").await;
+}
+
+#[wasm_bindgen_test]
+async fn unverifiable_resumes_are_checked_against_stored_bytes() {
+    conformance::unverifiable_resumes_are_checked_against_stored_bytes("indexeddb").await;
+}
+
+#[wasm_bindgen_test]
+async fn a_file_changed_mid_download_restarts_once() {
+    conformance::a_file_changed_mid_download_restarts_once("indexeddb").await;
+}
+
+#[wasm_bindgen_test]
+async fn redirects_keep_working() {
+    conformance::redirects_keep_working("indexeddb").await;
+}
+
+#[wasm_bindgen_test]
+async fn an_expired_signed_url_fails_and_set_url_continues() {
+    conformance::an_expired_signed_url_fails_and_set_url_continues("indexeddb").await;
+}
+
+#[wasm_bindgen_test]
+async fn errors_and_stalls_are_retried_then_reported() {
+    conformance::errors_and_stalls_are_retried_then_reported("indexeddb").await;
+}
+
+#[wasm_bindgen_test]
+async fn connections_bound_the_requests_in_flight() {
+    conformance::connections_bound_the_requests_in_flight("indexeddb").await;
+}
+
+#[wasm_bindgen_test]
+async fn custom_headers_are_sent() {
+    conformance::custom_headers_are_sent("indexeddb").await;
+}
+
+#[wasm_bindgen_test]
+async fn if_range_only_without_a_preflight() {
+    // The fault server is another origin: If-Range would need a preflight.
+    conformance::if_range_only_without_a_preflight("indexeddb", false).await;
+}
+
+mod browser_only {
+    use super::common::*;
+    use super::MIB;
+    use wasm_bindgen_futures::JsFuture;
+    use wasm_bindgen_test::*;
+
+    fn dispatch(event: &str) {
+        let window = web_sys::window().unwrap();
+        let event = web_sys::Event::new(event).unwrap();
+        window.dispatch_event(&event).unwrap();
+    }
+
+    #[wasm_bindgen_test]
+    async fn offline_suspends_and_online_resumes() {
+        let name = unique("offline");
+        configure(
+            &name,
+            &format!("size={}&seed=28&throttle={}", 16.0 * MIB, MIB),
+        )
+        .await;
+        let dl = open(
+            &file_url(&name),
+            options(&[("blockSize", MIB.into()), ("connections", 2.into())]),
+        )
+        .await
+        .unwrap();
+        let start: js_sys::Function = js_sys::Reflect::get(&dl, &"start".into()).unwrap().into();
+        let run: js_sys::Promise = start.call0(&dl).unwrap().into();
+        wait_for_received(&dl, MIB, 30).await;
+        dispatch("offline");
+        assert_eq!(text(&dl, "state"), "offline");
+        sleep(300).await; // what was in flight is stored
+        let requests = log(&name).await.len();
+        let stored = field(&dl, "received");
+        sleep(1000).await;
+        assert_eq!(log(&name).await.len(), requests, "no request while offline");
+        assert_eq!(field(&dl, "received"), stored);
+        configure(&name, "throttle=0").await;
+        dispatch("online");
+        assert_eq!(text(&dl, "state"), "running");
+        let state = JsFuture::from(run).await.unwrap();
+        assert_eq!(state.as_string().as_deref(), Some("complete"));
+        let blob: web_sys::Blob = call(&dl, "blob", &[]).await.unwrap().into();
+        assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
+        call(&dl, "cancel", &[]).await.unwrap();
+    }
+
+    #[wasm_bindgen_test]
+    async fn credentials_and_referrer_are_sent() {
+        set_cookie("session", "s-1").await;
+        let name = unique("credentials");
+        configure(&name, &format!("size={}&seed=29", MIB)).await;
+        let with = |credentials: &str| {
+            options(&[
+                ("credentials", credentials.into()),
+                ("referrer", "".into()),
+                ("blockSize", MIB.into()),
+            ])
+        };
+        for (credentials, cookie) in [("include", true), ("omit", false)] {
+            let dl = open(&file_url(&name), with(credentials)).await.unwrap();
+            configure(&name, "clear_log=1").await;
+            let state = call(&dl, "start", &[]).await.unwrap();
+            assert_eq!(state.as_string().as_deref(), Some("complete"));
+            let served = log(&name).await;
+            let sent_cookie = js_sys::Reflect::get(&served[0].headers, &"cookie".into()).unwrap();
+            assert_eq!(
+                sent_cookie
+                    .as_string()
+                    .is_some_and(|c| c.contains("session=s-1")),
+                cookie,
+                "credentials {credentials}: {served:?}"
+            );
+            // referrer: '' sends none (the default would send the page's origin).
+            assert!(js_sys::Reflect::get(&served[0].headers, &"referer".into())
+                .unwrap()
+                .is_undefined());
+            call(&dl, "cancel", &[]).await.unwrap();
+        }
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_5_gib_file_downloads_with_64_bit_offsets() {
+        let size = 5.0 * 1024.0 * MIB + 12345.0;
+        let name = unique("five-gib");
+        configure(&name, &format!("size={size}&seed=30")).await;
+        let dl = open(
+            &file_url(&name),
+            options(&[
+                ("blockSize", (64.0 * MIB).into()),
+                ("connections", 4.into()),
+            ]),
+        )
+        .await
+        .unwrap();
+        let state = call(&dl, "start", &[]).await.unwrap();
+        assert_eq!(state.as_string().as_deref(), Some("complete"));
+        assert_eq!(field(&dl, "total"), size);
+        let blob: web_sys::Blob = call(&dl, "blob", &[]).await.unwrap().into();
+        assert_eq!(blob.size(), size);
+        // Sampled slices: across the 4 GiB boundary and at the very end.
+        for start in [4.0 * 1024.0 * MIB - 4096.0, size - 4096.0] {
+            let slice = blob.slice_with_f64_and_f64(start, start + 4096.0).unwrap();
+            let got = js_sys::Uint8Array::new(&JsFuture::from(slice.array_buffer()).await.unwrap());
+            let mut want = vec![0u8; 4096];
+            fault_server::fill(30, start as u64, &mut want);
+            assert_eq!(got.to_vec(), want, "bytes at {start}");
+        }
+        let fetched: f64 = log(&name).await.iter().map(|s| s.sent).sum();
+        assert_eq!(fetched, size);
+        call(&dl, "cancel", &[]).await.unwrap(); // frees the 5 GiB
+    }
+
+    #[wasm_bindgen_test]
+    async fn chaos_256_mib_over_4_connections_is_byte_identical() {
+        let name = unique("chaos");
+        configure(
+            &name,
+            &format!(
+                "size={}&seed=40&chaos=7&chaos_rate=20&chaos_change_after=30",
+                256.0 * MIB
+            ),
+        )
+        .await;
+        let dl = open(
+            &file_url(&name),
+            options(&[
+                ("blockSize", (4.0 * MIB).into()),
+                ("connections", 4.into()),
+                ("retries", 10.into()),
+                ("stallTimeoutMs", 1000.into()),
+            ]),
+        )
+        .await
+        .unwrap();
+        let state = call(&dl, "start", &[]).await.unwrap();
+        assert_eq!(state.as_string().as_deref(), Some("complete"));
+        let blob: web_sys::Blob = call(&dl, "blob", &[]).await.unwrap().into();
+        assert_eq!(blob.size(), 256.0 * MIB);
+        // The content changed once on the way: the result is the final file.
+        assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
+        let faults: Vec<String> = log(&name)
+            .await
+            .iter()
+            .filter_map(|s| s.fault.clone())
+            .collect();
+        for kind in ["chaos-503", "chaos-drop", "chaos-stall"] {
+            assert!(faults.iter().any(|f| f == kind), "no {kind} in {faults:?}");
+        }
+        call(&dl, "cancel", &[]).await.unwrap();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_changed_last_modified_or_length_restarts() {
+    conformance::a_changed_last_modified_or_length_restarts("indexeddb").await;
 }

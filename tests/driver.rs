@@ -13,6 +13,7 @@ use resumable_fetch::core::{Event, OnServerChange, Outcome, RestartReason};
 use scripted::*;
 use std::cell::Cell;
 use std::future::Future as _;
+use std::rc::Rc;
 
 const BLOCK: u64 = 1024;
 
@@ -187,12 +188,11 @@ fn a_200_to_a_range_request_restarts_from_zero_with_that_body() {
     assert_eq!(bytes(&second), server.content());
     assert_eq!(second.resumable(), Some(false));
     assert_eq!(restarts(&events), vec![RestartReason::RangesIgnored]);
-    // Both connections got a 200: one body was streamed from byte 0, the
-    // other aborted unread. Nothing was spliced or read twice.
+    // A resumed run asks with one connection until the file is proven: its
+    // 200 was streamed from byte 0. Nothing was spliced or read twice.
     let log = server.log.borrow();
-    assert_eq!(log.len(), 2);
-    assert!(log.iter().all(|s| s.status == 200));
-    assert_eq!(server.sent(), 9000);
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].status, log[0].sent), (200, 9000));
 }
 
 #[test]
@@ -587,4 +587,339 @@ fn remove_deletes_every_byte_and_the_record() {
     assert_eq!(block_on(store.load(&dl.options().id)).unwrap(), None);
     assert_eq!(dl.received(), 0);
     assert!(!dl.is_complete());
+}
+
+// ---- HTTP conformance: servers that misbehave -------------------------------
+
+/// Faults for the requests after the probe of a one-connection download.
+fn after_probe(server: &Server, faults: &[Fault]) {
+    server.fault(Fault::Pass);
+    faults.iter().for_each(|&f| server.fault(f));
+}
+
+#[test]
+fn a_206_starting_before_the_asked_offset_is_trimmed_to_it() {
+    let server = Server::new(4096, 40);
+    after_probe(&server, &[Fault::Shift(-100)]);
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    let log = server.log.borrow();
+    assert_eq!(log[1].asked, Some(r(1024, 2048)));
+    assert_eq!(log[1].body, Some(r(924, 1948)));
+    assert_eq!(log[2].asked, Some(r(1948, 2048)), "the rest, exactly");
+}
+
+#[test]
+fn a_206_starting_after_the_asked_offset_keeps_its_bytes_and_asks_for_the_gap() {
+    let server = Server::new(4096, 41);
+    after_probe(&server, &[Fault::Shift(100)]);
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    let log = server.log.borrow();
+    assert_eq!(log[1].body, Some(r(1124, 2148)));
+    assert_eq!(log[2].asked, Some(r(1024, 1124)), "the gap it left");
+    assert!(dl.record().pieces.iter().any(|p| p == r(1124, 2048)));
+}
+
+#[test]
+fn a_206_shorter_than_asked_is_kept_and_the_rest_requested() {
+    let server = Server::new(4096, 42);
+    after_probe(&server, &[Fault::Short(300)]);
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    let log = server.log.borrow();
+    assert_eq!(log[1].body, Some(r(1024, 1748)));
+    assert_eq!(log[2].asked, Some(r(1748, 2048)));
+    assert_eq!(server.sent(), 4096);
+}
+
+#[test]
+fn a_content_length_shorter_than_its_content_range_is_a_truncated_body() {
+    let server = Server::new(4096, 43);
+    after_probe(&server, &[Fault::LengthMismatch(200)]);
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    assert_eq!(server.log.borrow()[2].asked, Some(r(1848, 2048)));
+    assert_eq!(server.sent(), 4096);
+}
+
+#[test]
+fn a_206_without_content_range_is_a_bad_response() {
+    let server = Server::new(4096, 44);
+    after_probe(&server, &[Fault::NoContentRange]);
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
+    let err = run(&dl).0.unwrap_err();
+    assert_eq!(err.code(), "BAD_RESPONSE");
+    assert!(err.to_string().contains("without a Content-Range"));
+    assert!(server.clock.sleeps.borrow().is_empty(), "not retried");
+    assert_eq!(dl.received(), 1024, "the probe's block is kept");
+}
+
+#[test]
+fn a_multipart_reply_to_one_range_is_refused() {
+    let server = Server::new(4096, 45);
+    server.fault(Fault::Multipart);
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
+    let err = run(&dl).0.unwrap_err();
+    assert_eq!(err.code(), "BAD_RESPONSE");
+    assert!(err.to_string().contains("multipart/byteranges"));
+}
+
+/// Stores part of the file, then runs a second session on `change`d server.
+fn resume_after(server: &Rc<Server>, change: impl FnOnce(&Server)) -> (Dl, Vec<Event>, usize) {
+    let store = Store::new();
+    let first = open(server, &store, options(BLOCK, 2));
+    assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
+    drop(first);
+    change(server);
+    let before = server.log.borrow().len();
+    let second = open(server, &store, options(BLOCK, 2));
+    let (outcome, events) = run(&second);
+    assert_eq!(outcome, Ok(Outcome::Complete));
+    assert_eq!(bytes(&second), server.content());
+    (second, events, before)
+}
+
+#[test]
+fn a_weak_etag_resume_checks_stored_bytes_before_adding_any() {
+    let server = Server::new(8000, 46);
+    server.weak_etag.set(true);
+    let store = Store::new();
+    let first = open(&server, &store, options(BLOCK, 2));
+    assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
+    let last = first.record().pieces.iter().last().unwrap();
+    drop(first);
+    let before = server.log.borrow().len();
+    let second = open(&server, &store, options(BLOCK, 2));
+    let (outcome, events) = run(&second);
+    assert_eq!(outcome, Ok(Outcome::Complete));
+    assert_eq!(bytes(&second), server.content());
+    assert!(restarts(&events).is_empty());
+    // After the first response, one request fetched the last stored bytes
+    // again to compare them; no other asked for stored bytes.
+    let check = r(last.end - last.len().min(64 << 10), last.end);
+    let log = server.log.borrow();
+    let asked: Vec<_> = log[before..].iter().filter_map(|s| s.asked).collect();
+    assert_eq!(asked[1], check, "{asked:?}");
+    assert_eq!(asked.iter().filter(|&&a| a == check).count(), 1);
+}
+
+#[test]
+fn a_weak_etag_that_hides_a_change_is_caught_by_the_stored_bytes() {
+    let server = Server::new(8000, 47);
+    server.weak_etag.set(true);
+    server.validator_seed.set(Some(47)); // the validators will not change
+    let (_, events, _) = resume_after(&server, |s| s.seed.set(48));
+    assert!(matches!(
+        restarts(&events).as_slice(),
+        [RestartReason::Changed(Change::Content { .. })]
+    ));
+}
+
+#[test]
+fn no_validator_at_all_is_checked_by_the_stored_bytes() {
+    let server = Server::new(8000, 49);
+    server.etag.set(false);
+    server.last_modified.set(false);
+    let (_, events, _) = resume_after(&server, |_| {});
+    assert!(restarts(&events).is_empty(), "unchanged: kept");
+    let (_, events, _) = resume_after(&server, |s| s.seed.set(50));
+    assert!(matches!(
+        restarts(&events).as_slice(),
+        [RestartReason::Changed(Change::Content { .. })]
+    ));
+}
+
+#[test]
+fn a_changed_last_modified_is_a_change() {
+    let server = Server::new(8000, 51);
+    server.etag.set(false);
+    let (_, events, _) = resume_after(&server, |s| s.seed.set(52));
+    assert!(matches!(
+        restarts(&events).as_slice(),
+        [RestartReason::Changed(Change::LastModified { .. })]
+    ));
+}
+
+#[test]
+fn if_range_turns_a_changed_file_into_its_whole_new_body() {
+    let server = Server::new(8000, 53);
+    let old_etag = fault_server::content_etag(53, 8000);
+    let (_, events, before) = resume_after(&server, |s| s.seed.set(54));
+    assert!(matches!(
+        restarts(&events).as_slice(),
+        [RestartReason::Changed(Change::ETag { .. })]
+    ));
+    // One request: its If-Range failed, and its 200 was the new file.
+    let log = server.log.borrow();
+    assert_eq!(log.len() - before, 1);
+    let served = &log[before];
+    assert_eq!(served.if_range.as_deref(), Some(old_etag.as_str()));
+    assert_eq!((served.status, served.sent), (200, 8000));
+    // Every range request of the first session named the ETag it knew from
+    // its first response on.
+    assert!(log[1..before]
+        .iter()
+        .all(|s| s.if_range.as_deref() == Some(old_etag.as_str())));
+}
+
+#[test]
+fn an_expired_signed_url_fails_and_a_fresh_one_continues() {
+    let server = Server::new(8000, 55);
+    let signed = |token: &str| resumable_fetch::core::Options {
+        url: format!("https://files.example/data.bin?token={token}"),
+        id: "data.bin".into(),
+        ..options(BLOCK, 2)
+    };
+    let store = Store::new();
+    let first = open(&server, &store, signed("a"));
+    assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
+    let stored = first.received();
+    drop(first);
+
+    *server.required_url.borrow_mut() = Some(signed("b").url);
+    let dl = open(&server, &store, signed("a"));
+    let err = run(&dl).0.unwrap_err();
+    assert_eq!(err.code(), "HTTP_STATUS");
+    assert!(err.to_string().contains("fresh URL"), "{err}");
+    assert_eq!(dl.received(), stored);
+
+    let sent = server.sent();
+    dl.set_url(&signed("b").url).unwrap();
+    let (outcome, events) = run(&dl);
+    assert_eq!(outcome, Ok(Outcome::Complete));
+    assert!(restarts(&events).is_empty(), "the same file: kept");
+    assert_eq!(bytes(&dl), server.content());
+    assert_eq!(server.sent() - sent, 8000 - stored);
+    assert_eq!(dl.record().url, signed("b").url);
+}
+
+#[test]
+fn offline_suspends_without_spending_retries_and_online_resumes() {
+    let server = Server::new(20_000, 56);
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 3));
+    let mut run = std::pin::pin!(dl.run(&|_| {}));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut polls = 0;
+    while dl.received() < 5000 {
+        assert!(run.as_mut().poll(&mut cx).is_pending());
+        polls += 1;
+        assert!(polls < 100_000);
+    }
+    dl.suspend();
+    // The connections store what arrived and stop; then nothing happens.
+    for _ in 0..1000 {
+        assert!(run.as_mut().poll(&mut cx).is_pending());
+    }
+    let requests = server.log.borrow().len();
+    assert_eq!(server.open_bodies.get(), 0, "every connection closed");
+    for _ in 0..1000 {
+        assert!(run.as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(
+        server.log.borrow().len(),
+        requests,
+        "no request while offline"
+    );
+    assert_eq!(dl.received(), server.sent(), "what arrived was stored");
+    dl.resume();
+    assert_eq!(block_on(run), Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    assert!(
+        server.clock.sleeps.borrow().is_empty(),
+        "no retry was spent"
+    );
+}
+
+#[test]
+fn a_failed_block_is_requeued_while_the_other_connections_go_on() {
+    let server = Server::new(10_000, 57);
+    after_probe(&server, &[Fault::Pass, Fault::Status(503)]);
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 3));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    assert_eq!(server.sent(), 10_000, "each block stored once");
+    assert_eq!(server.clock.sleeps.borrow().len(), 1);
+    let log = server.log.borrow();
+    let failed = log.iter().find(|s| s.status == 503).unwrap().asked;
+    assert_eq!(
+        log.iter().filter(|s| s.asked == failed).count(),
+        2,
+        "the failed block was asked for again"
+    );
+}
+
+#[test]
+fn the_callers_headers_go_with_every_request() {
+    let server = Server::new(5000, 58);
+    let store = Store::new();
+    let opts = resumable_fetch::core::Options {
+        headers: vec![("Authorization".into(), "Bearer t".into())],
+        ..options(BLOCK, 2)
+    };
+    let dl = open(&server, &store, opts);
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    let log = server.log.borrow();
+    assert!(log
+        .iter()
+        .all(|s| s.headers == [("Authorization".to_string(), "Bearer t".to_string())]));
+}
+
+#[test]
+fn a_5_gib_file_uses_64_bit_offsets_end_to_end() {
+    const GIB: u64 = 1 << 30;
+    let size = 5 * GIB + 12345;
+    let server = Server::new(size, 59);
+    server.chunk.set(1 << 20);
+    let store = CheckingStore::new(59);
+    let opts = || resumable_fetch::core::Options {
+        block_size: 256 << 20,
+        ..options(BLOCK, 4)
+    };
+    let open = || {
+        block_on(resumable_fetch::core::Download::open(
+            ScriptedTransport(server.clone()),
+            store.clone(),
+            server.clock.clone(),
+            opts(),
+        ))
+        .unwrap()
+    };
+    // Paused past 4 GiB, then resumed by a new session from the record.
+    let first = open();
+    let paused = block_on(first.run(&|e| {
+        if matches!(e, Event::Progress(p) if p.received >= 4 * GIB + GIB / 2) {
+            first.pause();
+        }
+    }));
+    assert_eq!(paused, Ok(Outcome::Paused));
+    let stored = first.received();
+    assert!(stored > 4 * GIB);
+    drop(first);
+    let dl = open();
+    assert_eq!(dl.received(), stored, "the record keeps 64-bit offsets");
+    assert_eq!(block_on(dl.run(&|_| {})), Ok(Outcome::Complete));
+    assert_eq!(dl.total(), Some(size));
+    assert_eq!(block_on(dl.assemble()), Ok(size));
+    let log = server.log.borrow();
+    let last = log
+        .iter()
+        .filter_map(|s| s.asked)
+        .max_by_key(|a| a.end)
+        .unwrap();
+    assert_eq!(last.end, size);
+    assert!(last.start > 4 * GIB);
+    assert_eq!(server.sent(), size, "nothing fetched twice");
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::scenarios;
+use common::{conformance, scenarios};
 use wasm_bindgen_test::*;
 
 #[wasm_bindgen_test]
@@ -50,4 +50,87 @@ async fn rejects_bad_input_with_download_errors() {
 #[wasm_bindgen_test]
 async fn a_second_writer_for_the_same_id_is_locked() {
     scenarios::a_second_writer_for_the_same_id_is_locked("memory").await;
+}
+
+// ---- HTTP conformance (docs/CONFORMANCE.md) ----
+
+#[wasm_bindgen_test]
+async fn ranges_ignored_on_resume() {
+    conformance::ranges_ignored_on_resume("memory").await;
+}
+
+#[wasm_bindgen_test]
+async fn shifted_and_short_206s_are_completed() {
+    conformance::shifted_and_short_206s_are_completed("memory").await;
+}
+
+#[wasm_bindgen_test]
+async fn an_unknown_total_completes_at_the_416() {
+    conformance::an_unknown_total_completes_at_the_416("memory").await;
+}
+
+#[wasm_bindgen_test]
+async fn rangeless_and_multipart_206s_are_refused() {
+    conformance::rangeless_and_multipart_206s_are_refused("memory", false).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_compressed_206_is_refused() {
+    conformance::a_compressed_206_is_refused("memory", false).await;
+}
+
+#[wasm_bindgen_test]
+async fn an_empty_file_completes() {
+    conformance::an_empty_file_completes("memory").await;
+}
+
+#[wasm_bindgen_test]
+async fn a_short_content_length_is_a_truncated_body() {
+    conformance::a_short_content_length_is_a_truncated_body("memory").await;
+}
+
+#[wasm_bindgen_test]
+async fn unverifiable_resumes_are_checked_against_stored_bytes() {
+    conformance::unverifiable_resumes_are_checked_against_stored_bytes("memory").await;
+}
+
+#[wasm_bindgen_test]
+async fn a_file_changed_mid_download_restarts_once() {
+    conformance::a_file_changed_mid_download_restarts_once("memory").await;
+}
+
+#[wasm_bindgen_test]
+async fn redirects_keep_working() {
+    conformance::redirects_keep_working("memory").await;
+}
+
+#[wasm_bindgen_test]
+async fn an_expired_signed_url_fails_and_set_url_continues() {
+    conformance::an_expired_signed_url_fails_and_set_url_continues("memory").await;
+}
+
+#[wasm_bindgen_test]
+async fn errors_and_stalls_are_retried_then_reported() {
+    conformance::errors_and_stalls_are_retried_then_reported("memory").await;
+}
+
+#[wasm_bindgen_test]
+async fn connections_bound_the_requests_in_flight() {
+    conformance::connections_bound_the_requests_in_flight("memory").await;
+}
+
+#[wasm_bindgen_test]
+async fn custom_headers_are_sent() {
+    conformance::custom_headers_are_sent("memory").await;
+}
+
+#[wasm_bindgen_test]
+async fn if_range_only_without_a_preflight() {
+    // No page origin: no CORS, so If-Range is sent.
+    conformance::if_range_only_without_a_preflight("memory", true).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_changed_last_modified_or_length_restarts() {
+    conformance::a_changed_last_modified_or_length_restarts("memory").await;
 }

@@ -10,9 +10,14 @@
 //! `pause()` is called, or when one connection fails or finds the file changed
 //! (then every other connection stops, keeping what it received).
 //!
-//! A `200` in reply to a Range request means the server ignores ranges: the
-//! stored bytes are discarded (never spliced) and that same response is
-//! streamed from byte 0.
+//! A `200` in reply to a Range request means the server ignores ranges (or,
+//! with `If-Range`, that the file changed): the stored bytes are discarded
+//! (never spliced) and that same response is streamed from byte 0.
+//!
+//! A run that starts with bytes stored from before proves the file unchanged
+//! before adding to them: a strong ETag that matches proves it; otherwise the
+//! last stored bytes are fetched again and compared (see
+//! `Download::verify_stored`). Until then the run has one connection.
 
 use super::clock::Clock;
 use super::error::{Error, ServerError};
@@ -59,6 +64,8 @@ const BACKOFF_BASE_MS: u64 = 500;
 const BACKOFF_MAX_MS: u64 = 30_000;
 /// Restarts in one run before giving up on a server whose file keeps changing.
 const MAX_RESTARTS: u32 = 3;
+/// Stored bytes fetched again to check a file that has no strong ETag.
+pub const OVERLAP: u64 = 64 << 10;
 /// A guard against a bug looping forever; real runs take a handful of rounds.
 const MAX_ROUNDS: u32 = 1_000;
 
@@ -69,11 +76,18 @@ pub struct Download<T: Transport, S, K> {
     store: S,
     clock: K,
     options: Options,
+    /// Where requests go now (`set_url` replaces an expired signed URL).
+    url: RefCell<String>,
     state: RefCell<State>,
     /// Fired to stop every connection of the current round.
     halt: RefCell<Signal>,
     pause_requested: Cell<bool>,
     running: Cell<bool>,
+    /// Offline: the run holds still (keeping its promise) until `resume`.
+    suspended: Cell<bool>,
+    wake: RefCell<Signal>,
+    /// The stored bytes are known to belong to the file the server has now.
+    proven: Cell<bool>,
     /// One commit at a time, so a record never claims a piece whose own
     /// commit has not succeeded.
     commit_lock: Mutex<()>,
@@ -109,12 +123,14 @@ enum Fetched<B> {
 
 /// How a response head fits the request.
 enum Checked {
-    /// A 206 for these bytes of the same file.
-    Range(ByteRange),
+    /// A 206 for these bytes; `true` when a strong ETag proves it is the
+    /// same file as the stored bytes (or nothing is stored).
+    Range(ByteRange, bool),
     /// A 416 that told us where the file ends.
     EndOfFile,
-    /// A 200: the whole file, ranges ignored.
-    Whole,
+    /// A 200: the whole file, because ranges are ignored or (`Some`) because
+    /// the file changed.
+    Whole(Option<Change>),
     Changed(Change),
     Rejected(Error),
 }
@@ -158,6 +174,7 @@ where
             },
         };
         Ok(Self {
+            url: RefCell::new(options.url.clone()),
             state: RefCell::new(State {
                 record,
                 plan: Plan::new(options.block_size),
@@ -173,13 +190,34 @@ where
             halt: RefCell::new(Signal::new()),
             pause_requested: Cell::new(false),
             running: Cell::new(false),
+            suspended: Cell::new(false),
+            wake: RefCell::new(Signal::new()),
+            proven: Cell::new(false),
             commit_lock: Mutex::new(()),
             discarded,
         })
     }
 
+    /// The options the download was opened with (see [`Download::url`]).
     pub fn options(&self) -> &Options {
         &self.options
+    }
+
+    /// Where requests go now.
+    pub fn url(&self) -> String {
+        self.url.borrow().clone()
+    }
+
+    /// Sends the next requests to `url`, e.g. a fresh signed URL after the
+    /// old one expired. The stored bytes are kept if the file there is the
+    /// same; that is checked like any resume.
+    pub fn set_url(&self, url: &str) -> Result<(), Error> {
+        if url.is_empty() {
+            return Err(Error::invalid("url", "it is empty"));
+        }
+        *self.url.borrow_mut() = url.to_string();
+        self.state.borrow_mut().record.url = url.to_string();
+        Ok(())
     }
 
     /// A copy of the current record.
@@ -226,7 +264,7 @@ where
         filename::choose(
             self.options.filename.as_deref(),
             state.record.server_filename.as_deref(),
-            &self.options.url,
+            &self.url.borrow(),
         )
     }
 
@@ -244,6 +282,8 @@ where
         }
         let _running = ClearOnDrop(&self.running);
         self.pause_requested.set(false);
+        self.proven
+            .set(self.state.borrow().record.pieces.is_empty());
         let result = self.drive(on_event).await;
         self.emit(on_event, true);
         result
@@ -254,7 +294,28 @@ where
         if self.running.get() {
             self.pause_requested.set(true);
             self.halt.borrow().fire();
+            self.wake.borrow().fire();
         }
+    }
+
+    /// The network is gone: stops every connection (storing what arrived)
+    /// and holds the run, without spending retries, until [`Download::resume`].
+    pub fn suspend(&self) {
+        if !self.suspended.replace(true) {
+            *self.wake.borrow_mut() = Signal::new();
+            self.halt.borrow().fire();
+        }
+    }
+
+    /// The network is back: a suspended run continues.
+    pub fn resume(&self) {
+        if self.suspended.replace(false) {
+            self.wake.borrow().fire();
+        }
+    }
+
+    pub fn is_suspended(&self) -> bool {
+        self.suspended.get()
     }
 
     /// The completed file.
@@ -280,7 +341,7 @@ where
         }
         self.store.remove(&self.options.id).await?;
         let now = self.clock.now_ms();
-        self.state.borrow_mut().record = Record::new(&self.options.id, &self.options.url, now);
+        self.state.borrow_mut().record = Record::new(&self.options.id, &self.url(), now);
         Ok(())
     }
 
@@ -291,6 +352,11 @@ where
         for _ in 0..MAX_ROUNDS {
             if self.pause_requested.get() {
                 return Ok(Outcome::Paused);
+            }
+            if self.suspended.get() {
+                let wake = self.wake.borrow().clone();
+                wake.wait().await;
+                continue;
             }
             *self.halt.borrow_mut() = Signal::new();
             if self.finish_if_complete().await? {
@@ -322,6 +388,7 @@ where
                         });
                     }
                     self.restart(reason, on_event).await?;
+                    self.proven.set(true);
                     carried = response;
                 }
             }
@@ -332,10 +399,7 @@ where
     /// One round of connections; one while the file's length or range
     /// support is unknown.
     async fn run_connections(&self, on_event: &dyn Fn(&Event)) -> RoundEnd<T::Body> {
-        let known = {
-            let state = self.state.borrow();
-            state.record.resumable && state.record.total().is_some()
-        };
+        let known = self.ready_for_all_connections();
         let n = if known { self.options.connections } else { 1 };
         let widen = n < self.options.connections;
         let halt = self.halt.borrow().clone();
@@ -367,11 +431,11 @@ where
             if halt.is_fired() {
                 return RoundEnd::Halted;
             }
+            if widen && self.ready_for_all_connections() {
+                return RoundEnd::Ran; // the next round runs every connection
+            }
             let claim = {
                 let state = &mut *self.state.borrow_mut();
-                if widen && state.record.resumable && state.record.total().is_some() {
-                    return RoundEnd::Ran; // the next round runs every connection
-                }
                 state.plan.claim(&state.record.pieces, state.record.total())
             };
             let Some(claim) = claim else {
@@ -400,6 +464,44 @@ where
         }
     }
 
+    /// The length and range support are known, and the stored bytes proven:
+    /// every connection may run.
+    fn ready_for_all_connections(&self) -> bool {
+        let state = self.state.borrow();
+        state.record.resumable && state.record.total().is_some() && self.proven.get()
+    }
+
+    /// A GET of `range`, with `If-Range` when a strong ETag is known.
+    async fn send(
+        &self,
+        range: ByteRange,
+        halt: &Signal,
+    ) -> Result<Response<T::Body>, Fetched<T::Body>> {
+        let if_range = match &self.state.borrow().record.validators.etag {
+            Some(tag @ EntityTag::Strong(_)) => Some(tag.as_header()),
+            _ => None,
+        };
+        let request = Request {
+            url: self.url(),
+            range: Some(range),
+            if_range,
+            headers: self.options.headers.clone(),
+        };
+        match race(self.transport.send(&request), halt.wait()).await {
+            Either::Left(Ok(response)) => Ok(response),
+            Either::Left(Err(e)) => Err(Fetched::Failed(e.into())),
+            Either::Right(()) => Err(Fetched::Halted),
+        }
+    }
+
+    /// What a change on the server means under `onServerChange`.
+    fn changed(&self, change: Change, response: Option<Response<T::Body>>) -> Fetched<T::Body> {
+        match self.options.on_server_change {
+            OnServerChange::Restart => Fetched::Restart(RestartReason::Changed(change), response),
+            OnServerChange::Fail => Fetched::Failed(ServerError::Changed(change).into()),
+        }
+    }
+
     /// One ranged GET: check the response, read the body, store what arrived.
     async fn fetch(
         &self,
@@ -407,30 +509,28 @@ where
         halt: &Signal,
         on_event: &dyn Fn(&Event),
     ) -> Fetched<T::Body> {
-        let request = Request {
-            url: self.options.url.clone(),
-            range: Some(claim),
-            headers: self.options.headers.clone(),
-        };
-        let mut response = match race(self.transport.send(&request), halt.wait()).await {
-            Either::Left(Ok(response)) => response,
-            Either::Left(Err(e)) => return Fetched::Failed(e.into()),
-            Either::Right(()) => return Fetched::Halted,
+        let mut response = match self.send(claim, halt).await {
+            Ok(response) => response,
+            Err(fetched) => return fetched,
         };
         let body_range = match self.check(&response.head, claim) {
-            Checked::Range(range) => range,
+            Checked::Range(range, proven) => {
+                if proven {
+                    self.proven.set(true);
+                } else if !self.proven.get() {
+                    if let Err(fetched) = self.verify_stored(halt).await {
+                        return fetched;
+                    }
+                    self.proven.set(true);
+                }
+                range
+            }
             Checked::EndOfFile => return Fetched::Progress,
-            Checked::Whole => {
+            Checked::Whole(None) => {
                 return Fetched::Restart(RestartReason::RangesIgnored, Some(response))
             }
-            Checked::Changed(change) => {
-                return match self.options.on_server_change {
-                    OnServerChange::Restart => {
-                        Fetched::Restart(RestartReason::Changed(change), None)
-                    }
-                    OnServerChange::Fail => Fetched::Failed(ServerError::Changed(change).into()),
-                }
-            }
+            Checked::Whole(Some(change)) => return self.changed(change, Some(response)),
+            Checked::Changed(change) => return self.changed(change, None),
             Checked::Rejected(e) => return Fetched::Failed(e),
         };
         let Some(keep) = body_range.intersect(&claim) else {
@@ -443,6 +543,7 @@ where
             );
         };
         let skip = keep.start - body_range.start;
+        let count = |n| self.count_received(n, on_event);
         let (chunks, got, end) = self
             .read_body(
                 &mut response.body,
@@ -450,7 +551,7 @@ where
                 skip,
                 keep.len(),
                 halt,
-                on_event,
+                &count,
             )
             .await;
         drop(response); // aborts the request if the body is not finished
@@ -478,16 +579,95 @@ where
         }
     }
 
+    /// Fetches the last stored bytes again and compares them with the ones
+    /// stored: the proof, for a file with no strong ETag, that the server
+    /// still has the file they came from.
+    async fn verify_stored(&self, halt: &Signal) -> Result<(), Fetched<T::Body>> {
+        let Some(piece) = self.state.borrow().record.pieces.iter().last() else {
+            return Ok(());
+        };
+        let part = ByteRange {
+            start: piece.end - piece.len().min(OVERLAP),
+            end: piece.end,
+        };
+        let mut response = self.send(part, halt).await?;
+        let range = match self.check(&response.head, part) {
+            Checked::Range(range, _) if range.start <= part.start && range.end >= part.end => range,
+            Checked::Range(got, _) => {
+                return Err(Fetched::Failed(
+                    ServerError::WrongRange { asked: part, got }.into(),
+                ))
+            }
+            Checked::Whole(None) => {
+                return Err(Fetched::Restart(
+                    RestartReason::RangesIgnored,
+                    Some(response),
+                ))
+            }
+            Checked::Whole(Some(change)) => return Err(self.changed(change, Some(response))),
+            Checked::Changed(change) => return Err(self.changed(change, None)),
+            Checked::EndOfFile => {
+                return Err(Fetched::Failed(
+                    ServerError::Unsatisfiable {
+                        asked: part,
+                        total: self.total(),
+                    }
+                    .into(),
+                ))
+            }
+            Checked::Rejected(e) => return Err(Fetched::Failed(e)),
+        };
+        let skip = part.start - range.start;
+        let (chunks, _, end) = self
+            .read_body(
+                &mut response.body,
+                &mut None,
+                skip,
+                part.len(),
+                halt,
+                &|_| {},
+            )
+            .await;
+        match end {
+            BodyEnd::Done => {}
+            BodyEnd::Halted => return Err(Fetched::Halted),
+            BodyEnd::Failed(e) => return Err(Fetched::Failed(e)),
+            BodyEnd::Stalled => {
+                return Err(Fetched::Failed(Error::Stalled {
+                    ms: self.options.stall_timeout_ms,
+                }))
+            }
+            BodyEnd::Ended => {
+                return Err(Fetched::Failed(Error::Network(
+                    "the response ended before the bytes it announced".into(),
+                )))
+            }
+        }
+        let fetched: Vec<u8> = chunks.iter().flat_map(Chunk::to_vec).collect();
+        let stored = self
+            .store
+            .read(&self.options.id, piece, part)
+            .await
+            .map_err(|e| Fetched::Failed(e.into()))?;
+        match fetched.iter().zip(&stored).position(|(a, b)| a != b) {
+            None if fetched.len() == stored.len() => Ok(()),
+            at => {
+                let offset = part.start + at.unwrap_or(fetched.len().min(stored.len())) as u64;
+                Err(self.changed(Change::Content { offset }, None))
+            }
+        }
+    }
+
     /// Classifies a response to a request for `asked`.
     fn check(&self, head: &ResponseHead, asked: ByteRange) -> Checked {
         match head.status {
             206 => self.check_partial(head),
-            200 => Checked::Whole,
+            200 => self.check_whole(head),
             416 => self.check_unsatisfiable(head, asked),
             status => Checked::Rejected(
                 ServerError::Status {
                     status,
-                    url: self.options.url.clone(),
+                    url: self.url(),
                 }
                 .into(),
             ),
@@ -505,6 +685,10 @@ where
                 );
             }
         }
+        // Content-Type is readable even cross-origin: a multipart body shows there.
+        if head.content_range.value().is_none() && is_multipart(head) {
+            return Checked::Rejected(ServerError::Multipart.into());
+        }
         let value = match &head.content_range {
             Header::Present(value) => value,
             Header::Hidden => return Checked::Rejected(hidden_headers(head)),
@@ -518,8 +702,25 @@ where
             Err(why) => return Checked::Rejected(bad_content_range(value, why)),
         };
         match self.adopt(head, total) {
-            Some(change) => Checked::Changed(change),
-            None => Checked::Range(range),
+            Sameness::Changed(change) => Checked::Changed(change),
+            sameness => Checked::Range(range, sameness == Sameness::Same),
+        }
+    }
+
+    /// A 200 is the whole file: a change if its validators say so (as they
+    /// do after `If-Range` failed), else a server that ignores ranges.
+    fn check_whole(&self, head: &ResponseHead) -> Checked {
+        let state = self.state.borrow();
+        let record = &state.record;
+        if record.pieces.is_empty() {
+            return Checked::Whole(None);
+        }
+        match record
+            .validators
+            .compare(&validators_of(head, whole_length(head)))
+        {
+            Sameness::Changed(change) => Checked::Whole(Some(change)),
+            _ => Checked::Whole(None),
         }
     }
 
@@ -538,7 +739,7 @@ where
         let Some(total) = total else {
             return Checked::Rejected(ServerError::Unsatisfiable { asked, total: None }.into());
         };
-        if let Some(change) = self.adopt(head, Some(total)) {
+        if let Sameness::Changed(change) = self.adopt(head, Some(total)) {
             return Checked::Changed(change);
         }
         if asked.start >= total {
@@ -555,21 +756,24 @@ where
     }
 
     /// Compares a range response's validators with the record's. A record
-    /// that knows nothing yet takes them; otherwise a difference is a change
-    /// and what the record lacks is filled in.
-    fn adopt(&self, head: &ResponseHead, total: Option<u64>) -> Option<Change> {
+    /// that knows nothing yet takes them (and, storing nothing, has nothing
+    /// to prove: `Same`); otherwise a difference is a change and what the
+    /// record lacks is filled in.
+    fn adopt(&self, head: &ResponseHead, total: Option<u64>) -> Sameness {
         let now = validators_of(head, total);
         let mut state = self.state.borrow_mut();
         let record = &mut state.record;
-        if record.pieces.is_empty() && record.validators == Validators::default() {
+        let sameness = if record.pieces.is_empty() && record.validators == Validators::default() {
             record.validators = now;
+            Sameness::Same
         } else {
-            if let Sameness::Changed(change) = record.validators.compare(&now) {
-                return Some(change);
+            let sameness = record.validators.compare(&now);
+            if let Sameness::Changed(_) = sameness {
+                return sameness;
             }
             let stored_end = record.pieces.end();
             if let Some(t) = now.total.filter(|&t| t < stored_end) {
-                return Some(Change::Length {
+                return Sameness::Changed(Change::Length {
                     was: stored_end,
                     now: t,
                 });
@@ -578,10 +782,11 @@ where
             v.total = v.total.or(now.total);
             v.etag = v.etag.take().or(now.etag);
             v.last_modified = v.last_modified.take().or(now.last_modified);
-        }
+            sameness
+        };
         record.resumable = true;
         take_metadata(record, head);
-        None
+        sameness
     }
 
     /// Streams a whole-file (200) response from byte 0, storing a piece per
@@ -592,16 +797,7 @@ where
         on_event: &dyn Fn(&Event),
     ) -> RoundEnd<T::Body> {
         let head = &response.head;
-        // Content-Length counts the encoded bytes when the body is compressed.
-        let encoded = head
-            .content_encoding
-            .value()
-            .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
-        let total = head
-            .content_length
-            .value()
-            .filter(|_| !encoded)
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let total = whole_length(head);
         {
             let mut state = self.state.borrow_mut();
             let record = &mut state.record;
@@ -616,8 +812,9 @@ where
             let want = total.map_or(self.options.block_size, |t| {
                 (t - offset).min(self.options.block_size)
             });
+            let count = |n| self.count_received(n, on_event);
             let (chunks, got, end) = self
-                .read_body(&mut response.body, &mut carry, 0, want, &halt, on_event)
+                .read_body(&mut response.body, &mut carry, 0, want, &halt, &count)
                 .await;
             if got > 0 {
                 let piece = ByteRange {
@@ -654,8 +851,9 @@ where
     }
 
     /// Reads up to `want` bytes after skipping `skip`, until the body ends,
-    /// fails, stalls or the round halts. The unread tail of the last chunk is
-    /// left in `carry`, where the next read of the same body starts.
+    /// fails, stalls or the round halts, telling `received` of every chunk
+    /// kept. The unread tail of the last chunk is left in `carry`, where the
+    /// next read of the same body starts.
     async fn read_body(
         &self,
         body: &mut T::Body,
@@ -663,7 +861,7 @@ where
         mut skip: u64,
         want: u64,
         halt: &Signal,
-        on_event: &dyn Fn(&Event),
+        received: &dyn Fn(u64),
     ) -> (Vec<ChunkOf<T>>, u64, BodyEnd) {
         let mut chunks = Vec::new();
         let mut got = 0;
@@ -703,11 +901,16 @@ where
             };
             skip = 0;
             got += take;
-            self.state.borrow_mut().unsaved += take;
             chunks.push(chunk);
-            self.emit(on_event, false);
+            received(take);
         };
         (chunks, got, end)
+    }
+
+    /// Counts bytes received but not yet stored, and reports progress.
+    fn count_received(&self, bytes: u64, on_event: &dyn Fn(&Event)) {
+        self.state.borrow_mut().unsaved += bytes;
+        self.emit(on_event, false);
     }
 
     /// Stores a piece and the record that claims it; only then does the
@@ -776,7 +979,7 @@ where
     async fn restart(&self, reason: RestartReason, on_event: &dyn Fn(&Event)) -> Result<(), Error> {
         let (fresh, had_bytes) = {
             let state = self.state.borrow();
-            let mut fresh = Record::new(&self.options.id, &self.options.url, self.clock.now_ms());
+            let mut fresh = Record::new(&self.options.id, &self.url(), self.clock.now_ms());
             fresh.created_at = state.record.created_at;
             (fresh, !state.record.pieces.is_empty())
         };
@@ -846,6 +1049,27 @@ fn validators_of(head: &ResponseHead, total: Option<u64>) -> Validators {
         last_modified: head.last_modified.value().map(str::to_string),
         total,
     }
+}
+
+/// The length of a whole-file (200) body, if it says it. Content-Length
+/// counts the encoded bytes when the body is compressed: then it is unknown.
+fn whole_length(head: &ResponseHead) -> Option<u64> {
+    let encoded = head
+        .content_encoding
+        .value()
+        .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
+    head.content_length
+        .value()
+        .filter(|_| !encoded)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+fn is_multipart(head: &ResponseHead) -> bool {
+    head.content_type.value().is_some_and(|t| {
+        t.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/byteranges")
+    })
 }
 
 fn take_metadata(record: &mut Record, head: &ResponseHead) {

@@ -56,8 +56,10 @@ pub enum ServerError {
         value: String,
         why: ContentRangeError,
     },
-    /// A 206 without `Content-Range` (or with a multipart body).
+    /// A 206 without `Content-Range`.
     MissingContentRange,
+    /// A `multipart/byteranges` body in reply to a single range.
+    Multipart,
     /// A 206 for bytes that do not overlap the ones we asked for.
     WrongRange { asked: ByteRange, got: ByteRange },
     /// A body we cannot count as file bytes (compressed on the wire).
@@ -135,9 +137,7 @@ impl Error {
             Error::Server(ServerError::Status { status, .. }) => {
                 matches!(status, 408 | 425 | 429 | 500 | 502 | 503 | 504)
             }
-            Error::Server(ServerError::WrongRange { .. } | ServerError::MissingContentRange) => {
-                true
-            }
+            Error::Server(ServerError::WrongRange { .. }) => true,
             _ => false,
         }
     }
@@ -212,9 +212,11 @@ impl fmt::Display for ServerError {
             ),
             ServerError::HeadersHidden { headers } => write!(
                 f,
-                "the server does not let this page read the {} header{} of its cross-origin responses; the server must send `Access-Control-Expose-Headers: {}`",
+                "this page cannot read the {} header{} of the server's cross-origin responses: the server must list {} in Access-Control-Expose-Headers (and send {}): `Access-Control-Expose-Headers: {}`",
                 headers.join(", "),
                 if headers.len() > 1 { "s" } else { "" },
+                if headers.len() > 1 { "them" } else { "it" },
+                if headers.len() > 1 { "them" } else { "it" },
                 headers.join(", ")
             ),
             ServerError::BadContentRange { value, why } => write!(
@@ -222,7 +224,10 @@ impl fmt::Display for ServerError {
                 "the server sent an invalid Content-Range {value:?}: {why}"
             ),
             ServerError::MissingContentRange => f.write_str(
-                "the server answered 206 Partial Content without a single Content-Range (a multipart body?); resumable-fetch asks for one range and needs one back",
+                "the server answered 206 Partial Content without a Content-Range header; the server must send one with every partial response",
+            ),
+            ServerError::Multipart => f.write_str(
+                "the server answered a single range with a multipart/byteranges body; resumable-fetch asks for one range at a time and needs it back as a plain 206 with Content-Range",
             ),
             ServerError::WrongRange { asked, got } => write!(
                 f,

@@ -130,6 +130,25 @@ impl<C: Chunk> Store for MemoryStore<C> {
         Ok(self.inner.borrow().records.values().cloned().collect())
     }
 
+    async fn read(
+        &self,
+        id: &str,
+        piece: ByteRange,
+        part: ByteRange,
+    ) -> Result<Vec<u8>, StoreError> {
+        let bytes: Vec<u8> = self
+            .assemble(id, &[piece])
+            .await?
+            .iter()
+            .flat_map(|chunk| chunk.to_vec())
+            .collect();
+        let (from, to) = (part.start - piece.start, part.end - piece.start);
+        bytes
+            .get(from as usize..to as usize)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| StoreError::new(StoreErrorKind::Corrupt, "a read past a stored piece"))
+    }
+
     async fn assemble(&self, id: &str, pieces: &[ByteRange]) -> Result<Vec<C>, StoreError> {
         let inner = self.inner.borrow();
         let stored = inner.pieces.get(id);

@@ -39,6 +39,16 @@ pub trait Store {
     /// Every stored record.
     async fn list(&self) -> Result<Vec<Vec<u8>>, StoreError>;
 
+    /// The bytes `part` of the stored piece `piece` (`part` lies within it),
+    /// to compare with the server's when no validator proves the file is
+    /// unchanged.
+    async fn read(
+        &self,
+        id: &str,
+        piece: ByteRange,
+        part: ByteRange,
+    ) -> Result<Vec<u8>, StoreError>;
+
     /// The file from exactly these pieces, in order. A piece that is missing
     /// or of another length is a `Corrupt` error, never a silent gap.
     async fn assemble(&self, id: &str, pieces: &[ByteRange])

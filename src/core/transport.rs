@@ -13,6 +13,8 @@ pub trait Chunk: Clone {
     fn len(&self) -> u64;
     /// Bytes `start..end` of this chunk (`end <= len()`).
     fn slice(&self, start: u64, end: u64) -> Self;
+    /// A copy of the bytes, for the few that are compared with stored ones.
+    fn to_vec(&self) -> Vec<u8>;
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -25,6 +27,9 @@ impl Chunk for Vec<u8> {
     fn slice(&self, start: u64, end: u64) -> Self {
         self[start as usize..end as usize].to_vec()
     }
+    fn to_vec(&self) -> Vec<u8> {
+        self.clone()
+    }
 }
 
 /// A GET request, with a `Range` header when `range` is set.
@@ -32,6 +37,10 @@ impl Chunk for Vec<u8> {
 pub struct Request {
     pub url: String,
     pub range: Option<ByteRange>,
+    /// A strong ETag for `If-Range`: the server answers 200 with the whole
+    /// file instead of a range of a different version. A transport leaves it
+    /// out where it would cost a CORS preflight the server may refuse.
+    pub if_range: Option<String>,
     pub headers: Vec<(String, String)>,
 }
 

@@ -96,9 +96,22 @@ pub struct Validators {
 /// Why we believe the file on the server is no longer the one we stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
-    ETag { was: String, now: String },
-    LastModified { was: String, now: String },
-    Length { was: u64, now: u64 },
+    ETag {
+        was: String,
+        now: String,
+    },
+    LastModified {
+        was: String,
+        now: String,
+    },
+    Length {
+        was: u64,
+        now: u64,
+    },
+    /// Stored bytes re-fetched for verification came back different.
+    Content {
+        offset: u64,
+    },
 }
 
 impl fmt::Display for Change {
@@ -111,6 +124,10 @@ impl fmt::Display for Change {
             Change::Length { was, now } => {
                 write!(f, "its length changed from {was} to {now} bytes")
             }
+            Change::Content { offset } => write!(
+                f,
+                "its bytes at offset {offset} differ from the ones stored, with no validator to tell"
+            ),
         }
     }
 }

@@ -118,6 +118,14 @@ impl Store for Backend {
     async fn list(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         delegate!(self, s => s.list().await)
     }
+    async fn read(
+        &self,
+        id: &str,
+        piece: ByteRange,
+        part: ByteRange,
+    ) -> Result<Vec<u8>, StoreError> {
+        delegate!(self, s => s.read(id, piece, part).await)
+    }
     async fn assemble(&self, id: &str, pieces: &[ByteRange]) -> Result<Blob, StoreError> {
         match self {
             Backend::IndexedDb(s) => s.assemble(id, pieces).await,

@@ -16,6 +16,7 @@ use js_sys::{Array, Uint8Array};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     Blob, IdbDatabase, IdbFactory, IdbKeyRange, IdbObjectStore, IdbOpenDbRequest, IdbRequest,
     IdbTransaction,
@@ -101,7 +102,7 @@ impl IdbStore {
             .map_err(|e| js::store_error(&e))
     }
 
-    fn read<T>(
+    fn query<T>(
         &self,
         query: impl FnOnce(&IdbObjectStore, &IdbObjectStore) -> Result<T, JsValue>,
     ) -> Result<T, StoreError> {
@@ -130,7 +131,7 @@ impl Store for IdbStore {
     type Assembled = Blob;
 
     async fn load(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let request = self.read(|records, _| records.get(&id.into()))?;
+        let request = self.query(|records, _| records.get(&id.into()))?;
         let value = done(&request).await?;
         if value.is_undefined() {
             return Ok(None);
@@ -187,7 +188,7 @@ impl Store for IdbStore {
     }
 
     async fn list(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-        let request = self.read(|records, _| records.get_all())?;
+        let request = self.query(|records, _| records.get_all())?;
         let all = Array::from(&done(&request).await?);
         Ok(all
             .iter()
@@ -196,9 +197,36 @@ impl Store for IdbStore {
             .collect())
     }
 
+    async fn read(
+        &self,
+        id: &str,
+        piece: ByteRange,
+        part: ByteRange,
+    ) -> Result<Vec<u8>, StoreError> {
+        let request = self.query(|_, pieces| pieces.get(&piece_key(id, piece.start)))?;
+        let blob = done(&request)
+            .await?
+            .dyn_into::<Blob>()
+            .map_err(|_| corrupt(format!("the piece at byte {} is missing", piece.start)))?;
+        let (from, to) = (part.start - piece.start, part.end - piece.start);
+        if to as f64 > blob.size() {
+            return Err(corrupt(format!(
+                "the piece at byte {} is short",
+                piece.start
+            )));
+        }
+        let slice = blob
+            .slice_with_f64_and_f64(from as f64, to as f64)
+            .map_err(|e| js::store_error(&e))?;
+        let buffer = JsFuture::from(slice.array_buffer())
+            .await
+            .map_err(|e| js::store_error(&e))?;
+        Ok(Uint8Array::new(&buffer).to_vec())
+    }
+
     async fn assemble(&self, id: &str, wanted: &[ByteRange]) -> Result<Blob, StoreError> {
         let range = pieces_of(id)?;
-        let (keys, values) = self.read(|_, pieces| {
+        let (keys, values) = self.query(|_, pieces| {
             Ok((
                 pieces.get_all_keys_with_key(&range)?,
                 pieces.get_all_with_key(&range)?,

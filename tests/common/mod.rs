@@ -17,6 +17,15 @@ pub fn server() -> &'static str {
     }
 }
 
+/// The same fault server on a second port: another origin, for cross-origin
+/// redirects.
+pub fn other_origin() -> &'static str {
+    match option_env!("FAULT_SERVER_OTHER") {
+        Some(url) => url,
+        None => panic!("FAULT_SERVER_OTHER is unset: run the wasm suites with `make test`"),
+    }
+}
+
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_name = fetch)]
@@ -73,19 +82,50 @@ pub async fn cut(name: &str) {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Served {
     pub status: u32,
+    /// The Range header asked for.
+    pub range: Option<String>,
+    /// The body's first and last byte (inclusive), when it had a range.
     pub start: Option<f64>,
+    pub end: Option<f64>,
     pub sent: f64,
+    pub if_range: Option<String>,
+    /// Request headers the server recorded (referer, cookie, origin, x-*).
+    pub headers: JsValue,
+    /// The fault it suffered, if any.
+    pub fault: Option<String>,
 }
 
 pub async fn log(name: &str) -> Vec<Served> {
+    let optional = |entry: &JsValue, key: &str| Reflect::get(entry, &key.into()).unwrap();
     Array::from(&get(&format!("/_admin/log/{name}")).await)
         .iter()
         .map(|entry| Served {
             status: field(&entry, "status") as u32,
-            start: Reflect::get(&entry, &"start".into()).unwrap().as_f64(),
+            range: optional(&entry, "range").as_string(),
+            start: optional(&entry, "start").as_f64(),
+            end: optional(&entry, "end").as_f64(),
             sent: field(&entry, "sent"),
+            if_range: optional(&entry, "if_range").as_string(),
+            headers: optional(&entry, "headers"),
+            fault: optional(&entry, "fault").as_string(),
         })
         .collect()
+}
+
+/// The most responses of `name` the server was sending at once.
+pub async fn max_concurrent(name: &str) -> f64 {
+    field(
+        &get(&format!("/_admin/stats/{name}")).await,
+        "max_concurrent",
+    )
+}
+
+/// Sets a cookie for the fault server's host, as its page would.
+pub async fn set_cookie(name: &str, value: &str) {
+    let init = js_sys::Object::new();
+    Reflect::set(&init, &"credentials".into(), &"include".into()).unwrap();
+    let url = format!("{}/_admin/set-cookie?name={name}&value={value}", server());
+    json(global_fetch(&url, &init)).await;
 }
 
 pub async fn clear_log(name: &str) {
@@ -190,3 +230,5 @@ pub async fn head_of(blob: &web_sys::Blob, len: f64) -> Vec<u8> {
 }
 
 pub mod scenarios;
+
+pub mod conformance;

@@ -271,7 +271,12 @@ function sha256(file) {
   });
 }
 
-/** The requests made after an interruption at `since` (unix seconds). */
+/**
+ * The requests started after `since` (unix seconds): the moment Resume was
+ * clicked. Nothing can start between the interruption and then (the old page
+ * is gone, and the new one makes no request until Resume), so these are
+ * exactly the requests of the resumed session.
+ */
 function checkRefetch(requests, since, total, stored, label) {
   const after = requests.filter((q) => q.time >= since);
   check(after.length > 0, `${label}: the server logged no request for the file after the interruption`);
@@ -296,7 +301,12 @@ function checkRefetch(requests, since, total, stored, label) {
       `exactly the ${total - stored} missing ones were expected`,
   );
   const servedAll = requests.reduce((n, q) => n + q.sent, 0);
-  return { servedAfter, bound, servedAll, again: Math.max(0, servedAll - total), requestsAfter: after.length };
+  const again = Math.max(0, servedAll - total);
+  check(
+    again <= CONNECTIONS * BLOCK,
+    `${label}: ${again} bytes were fetched twice, more than one block per connection (${CONNECTIONS * BLOCK})`,
+  );
+  return { servedAfter, bound, servedAll, again, requestsAfter: after.length };
 }
 
 // ---- scenarios ------------------------------------------------------------------
@@ -324,7 +334,6 @@ async function scenarioReload(cfg) {
   check(shown.store === 'indexeddb', `the download should use IndexedDB, the page says ${shown.store}`);
   check(shown.total === cfg.size, `the page says the file has ${shown.total} bytes, the sample has ${cfg.size}`);
 
-  const reloadedAt = Date.now() / 1000;
   await page.reload({ waitUntil: 'load', timeout: STEP_MS });
   await page.waitForSelector('html[data-ready="true"]', { timeout: STEP_MS });
   const { stored } = await storedEntry(page, cfg.id, cfg.size);
@@ -348,7 +357,7 @@ async function scenarioReload(cfg) {
 
   await saveAndHash(page, downloads, cfg.sha, path.basename(cfg.filePath));
   const requests = await fileRequests(cfg.accessLog, cfg.filePath, logOffset);
-  const r = checkRefetch(requests, reloadedAt, cfg.size, stored, 'reload');
+  const r = checkRefetch(requests, resumedAt / 1000, cfg.size, stored, 'reload');
   await closeContext(context);
   return { stored, shown: shown.received, resumeMs, totalMs: Date.now() - began, ...r };
 }
@@ -364,7 +373,6 @@ async function scenarioRestart(cfg) {
   const logOffset = (await fs.stat(cfg.accessLog)).size;
   await page.click(T('start'));
   const shown = await waitForFraction(page, INTERRUPT_AT);
-  const closedAt = Date.now() / 1000;
   await closeContext(context);
 
   ({ context, page } = await launch(profile, downloads));
@@ -394,7 +402,7 @@ async function scenarioRestart(cfg) {
 
   await saveAndHash(page, downloads, cfg.sha, path.basename(cfg.filePath));
   const requests = await fileRequests(cfg.accessLog, cfg.filePath, logOffset);
-  const r = checkRefetch(requests, closedAt, cfg.size, stored, 'restart');
+  const r = checkRefetch(requests, resumedAt / 1000, cfg.size, stored, 'restart');
   await closeContext(context);
   return { stored, shown: shown.received, resumeMs, totalMs: Date.now() - began, ...r };
 }

@@ -11,7 +11,7 @@ use resumable_fetch::core::transport::{
     Body, Request, Response, ResponseHead, Transport, TransportError,
 };
 use resumable_fetch::core::validator::Header;
-use resumable_fetch::core::{Download, Event, Options};
+use resumable_fetch::core::{Download, Event, Options, StoreError, StoreErrorKind};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -33,6 +33,8 @@ pub enum Ranges {
 /// A fault for the next request (one fault per request, in queue order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
+    /// No fault for this request (to aim a later fault at a later request).
+    Pass,
     /// Answer with this status and no body.
     Status(u16),
     /// The body ends cleanly after this many bytes.
@@ -43,12 +45,25 @@ pub enum Fault {
     Stall(u64),
     /// The request itself fails (connection refused).
     Refuse,
+    /// A 206 for the asked range moved by this many bytes.
+    Shift(i64),
+    /// A 206 for the asked range minus this many bytes at its end.
+    Short(u64),
+    /// A 206 whose Content-Length (and body) is this many bytes shorter than
+    /// its Content-Range says.
+    LengthMismatch(u64),
+    /// A 206 without Content-Range.
+    NoContentRange,
+    /// A 206 with a multipart/byteranges body instead of Content-Range.
+    Multipart,
 }
 
 /// One response, as the server sent it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Served {
     pub asked: Option<ByteRange>,
+    pub if_range: Option<String>,
+    pub headers: Vec<(String, String)>,
     pub status: u16,
     /// The bytes the body was meant to hold.
     pub body: Option<ByteRange>,
@@ -65,9 +80,17 @@ pub struct Server {
     pub content_length: Cell<bool>,
     pub content_encoding: RefCell<Option<String>>,
     pub hide_content_range: Cell<bool>,
+    pub last_modified: Cell<bool>,
+    pub weak_etag: Cell<bool>,
+    /// Validators computed from this seed instead of the content's: a server
+    /// whose validators do not change when the file does.
+    pub validator_seed: Cell<Option<u64>>,
+    /// Requests to any other URL get 403 (an expired signed URL).
+    pub required_url: RefCell<Option<String>>,
     pub faults: RefCell<VecDeque<Fault>>,
     pub log: RefCell<Vec<Served>>,
-    pub chunk: u64,
+    /// Bytes per body chunk.
+    pub chunk: Cell<u64>,
     /// Responses whose body the client holds now, and the most at once.
     pub open_bodies: Cell<usize>,
     pub most_open_bodies: Cell<usize>,
@@ -89,10 +112,14 @@ impl Server {
             content_length: Cell::new(true),
             content_encoding: RefCell::new(None),
             hide_content_range: Cell::new(false),
+            last_modified: Cell::new(true),
+            weak_etag: Cell::new(false),
+            validator_seed: Cell::new(None),
+            required_url: RefCell::new(None),
             faults: RefCell::new(VecDeque::new()),
             log: RefCell::new(Vec::new()),
             // Not a divisor of the tests' block size: chunks straddle blocks.
-            chunk: 300,
+            chunk: Cell::new(300),
             open_bodies: Cell::new(0),
             most_open_bodies: Cell::new(0),
             clock: VirtualClock::default(),
@@ -125,14 +152,26 @@ impl Server {
         let fault = self.faults.borrow_mut().pop_front();
         let size = self.size.get();
         let seed = self.seed.get();
+        let tag_seed = self.validator_seed.get().unwrap_or(seed);
         let mut head = ResponseHead {
             content_type: Header::Present("application/octet-stream".into()),
-            last_modified: Header::Present(content_last_modified(seed)),
             ..Default::default()
         };
+        let etag = content_etag(tag_seed, size);
+        let etag = if self.weak_etag.get() {
+            format!("W/{etag}")
+        } else {
+            etag
+        };
         if self.etag.get() {
-            head.etag = Header::Present(content_etag(seed, size));
+            head.etag = Header::Present(etag.clone());
         }
+        if self.last_modified.get() {
+            head.last_modified = Header::Present(content_last_modified(tag_seed));
+        }
+        let refused = matches!(&*self.required_url.borrow(), Some(url) if *url != request.url);
+        // If-Range: a range only of the version it names, else the whole file.
+        let stale = request.if_range.as_ref().is_some_and(|tag| *tag != etag);
         if let Some(encoding) = self.content_encoding.borrow().clone() {
             head.content_encoding = Header::Present(encoding);
         }
@@ -142,6 +181,7 @@ impl Server {
                 return Err(TransportError::Network("connection refused".into()))
             }
             (Some(Fault::Status(status)), ..) => head.status = status,
+            _ if refused => head.status = 403,
             (_, None, _) | (_, Some(_), Ranges::Ignored) => {
                 head.status = 200;
                 if self.content_length.get() {
@@ -157,11 +197,30 @@ impl Server {
                 head.content_range = Header::Present(format!("bytes */{size}"));
                 assert_ne!(ranges, Ranges::Ignored);
             }
+            _ if stale => {
+                head.status = 200;
+                head.content_length = Header::Present(size.to_string());
+                body = Some(ByteRange {
+                    start: 0,
+                    end: size,
+                });
+            }
             (_, Some(asked), ranges) => {
-                let range = ByteRange {
+                let mut range = ByteRange {
                     start: asked.start,
                     end: asked.end.min(size),
                 };
+                match fault {
+                    Some(Fault::Shift(by)) => {
+                        let moved = |at: u64| at.saturating_add_signed(by).min(size);
+                        range = ByteRange {
+                            start: moved(range.start),
+                            end: moved(range.end),
+                        };
+                    }
+                    Some(Fault::Short(by)) => range.end = (range.end - by).max(range.start + 1),
+                    _ => {}
+                }
                 head.status = 206;
                 let total = match ranges {
                     Ranges::UnknownTotal => "*".to_string(),
@@ -173,6 +232,18 @@ impl Server {
                     Header::Present(format!("bytes {range}/{total}"))
                 };
                 head.content_length = Header::Present(range.len().to_string());
+                match fault {
+                    Some(Fault::NoContentRange) => head.content_range = Header::Absent,
+                    Some(Fault::Multipart) => {
+                        head.content_range = Header::Absent;
+                        head.content_type =
+                            Header::Present("multipart/byteranges; boundary=x".into());
+                    }
+                    Some(Fault::LengthMismatch(by)) => {
+                        head.content_length = Header::Present((range.len() - by).to_string());
+                    }
+                    _ => {}
+                }
                 body = Some(range);
             }
         }
@@ -180,6 +251,8 @@ impl Server {
             let mut log = self.log.borrow_mut();
             log.push(Served {
                 asked: request.range,
+                if_range: request.if_range.clone(),
+                headers: request.headers.clone(),
                 status: head.status,
                 body,
                 sent: 0,
@@ -191,6 +264,7 @@ impl Server {
             Some(Fault::Truncate(n)) => (n, Ending::Clean),
             Some(Fault::Reset(n)) => (n, Ending::Reset),
             Some(Fault::Stall(n)) => (n, Ending::Stall),
+            Some(Fault::LengthMismatch(by)) => (range.len() - by, Ending::Clean),
             _ => (u64::MAX, Ending::Clean),
         };
         self.open_bodies.set(self.open_bodies.get() + 1);
@@ -240,7 +314,7 @@ impl Body for ScriptedBody {
     async fn next(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
         YieldOnce(false).await;
         if self.at < self.end {
-            let len = (self.end - self.at).min(self.server.chunk);
+            let len = (self.end - self.at).min(self.server.chunk.get());
             let mut chunk = vec![0; len as usize];
             fill(self.seed, self.at, &mut chunk);
             self.at += len;
@@ -368,4 +442,89 @@ pub fn run_until_crash(dl: &Dl, crash: impl Fn(&Dl) -> bool) {
 /// The assembled bytes of a completed download.
 pub fn bytes(dl: &Dl) -> Vec<u8> {
     block_on(dl.assemble()).expect("assemble").concat()
+}
+
+/// A store for files too large to keep: it checks bytes sampled from every
+/// chunk against the file's generated content at their offset, and keeps
+/// only the pieces' places. `assemble` gives the length.
+#[derive(Clone)]
+pub struct CheckingStore {
+    seed: u64,
+    records: Rc<RefCell<std::collections::HashMap<String, Vec<u8>>>>,
+    pieces: Rc<RefCell<std::collections::BTreeMap<u64, u64>>>,
+}
+
+impl CheckingStore {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            records: Rc::default(),
+            pieces: Rc::default(),
+        }
+    }
+}
+
+impl resumable_fetch::core::store::Store for CheckingStore {
+    type Chunk = Vec<u8>;
+    type Assembled = u64;
+
+    async fn load(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.records.borrow().get(id).cloned())
+    }
+    async fn save_record(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.records.borrow_mut().insert(id.into(), record.to_vec());
+        Ok(())
+    }
+    async fn commit(
+        &self,
+        id: &str,
+        offset: u64,
+        chunks: Vec<Vec<u8>>,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut at = offset;
+        for chunk in &chunks {
+            let last = chunk.len() - 1;
+            for i in [0, last / 2, last] {
+                if chunk[i] != fault_server::byte_at(self.seed, at + i as u64) {
+                    return Err(StoreError::new(
+                        StoreErrorKind::Corrupt,
+                        format!("wrong byte at offset {}", at + i as u64),
+                    ));
+                }
+            }
+            at += chunk.len() as u64;
+        }
+        self.pieces.borrow_mut().insert(offset, at - offset);
+        self.save_record(id, record).await
+    }
+    async fn reset(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.pieces.borrow_mut().clear();
+        self.save_record(id, record).await
+    }
+    async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        self.pieces.borrow_mut().clear();
+        self.records.borrow_mut().remove(id);
+        Ok(())
+    }
+    async fn list(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self.records.borrow().values().cloned().collect())
+    }
+    async fn read(&self, _: &str, _: ByteRange, part: ByteRange) -> Result<Vec<u8>, StoreError> {
+        let mut bytes = vec![0; part.len() as usize];
+        fill(self.seed, part.start, &mut bytes);
+        Ok(bytes)
+    }
+    async fn assemble(&self, _: &str, pieces: &[ByteRange]) -> Result<u64, StoreError> {
+        let stored = self.pieces.borrow();
+        for p in pieces {
+            if stored.get(&p.start) != Some(&p.len()) {
+                return Err(StoreError::new(
+                    StoreErrorKind::Corrupt,
+                    format!("piece {p}"),
+                ));
+            }
+        }
+        Ok(pieces.iter().map(ByteRange::len).sum())
+    }
 }

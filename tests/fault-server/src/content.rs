@@ -4,7 +4,7 @@
 //! cost no disk and the server and the tests (native or wasm) agree on every byte.
 
 /// The 64-bit golden ratio, used both by SplitMix64 and to spread word indices.
-const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+pub(crate) const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// SplitMix64 (Steele, Lea, Flood): one cheap, well-mixed step.
 pub fn splitmix64(x: u64) -> u64 {
