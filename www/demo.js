@@ -116,8 +116,9 @@ function fieldTarget() {
 
 // ---- the current download -------------------------------------------------
 
+/** Running, or holding while offline (the start() promise is still pending). */
 function isRunning(dl = current) {
-  return !!dl && dl.state === 'running';
+  return !!dl && (dl.state === 'running' || dl.state === 'offline');
 }
 
 /** Opens (or keeps) the Download for `target`; serialized, so opens never race. */
@@ -316,13 +317,13 @@ function snapshot() {
   const state = current.state;
   const stored = current.received;
   const total = current.total ?? live?.total;
-  const received = state === 'running' && live ? Math.max(live.received, stored) : stored;
+  const received = isRunning() && live ? Math.max(live.received, stored) : stored;
   return { id: current.id, state, received, stored, total, store: current.store, resumable: current.resumable };
 }
 
 function renderStatus() {
   const s = snapshot();
-  const running = s.state === 'running';
+  const running = s.state === 'running' || s.state === 'offline';
   if (s.total) {
     ui.progress.max = s.total;
     ui.progress.value = Math.min(s.received, s.total);
@@ -339,7 +340,9 @@ function renderStatus() {
     : s.state === 'idle' && s.received === 0
       ? 'Not started'
       : `${bytes(s.received)}${of}${pct}`;
-  if (running && live) {
+  if (s.state === 'offline') {
+    ui.rate.textContent = 'offline: waiting for the network';
+  } else if (running && live) {
     const eta = duration(live.etaSeconds);
     ui.rate.textContent = `${bytes(live.bytesPerSecond)}/s${eta ? ` · ${eta} left` : ''}`;
   } else if (running) {
@@ -362,7 +365,7 @@ function renderStatus() {
 
 function renderControls() {
   const s = snapshot();
-  const running = s.state === 'running';
+  const running = s.state === 'running' || s.state === 'offline';
   const idle = busy > 0 || !ready;
   const failedEmpty = s.state === 'failed' && s.stored === 0;
   ui.start.disabled = idle || running || !(current === null || s.state === 'idle' || failedEmpty);
