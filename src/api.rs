@@ -6,6 +6,7 @@
 use crate::core::driver::{self, Event, Outcome, RestartReason};
 use crate::core::record::Record;
 use crate::core::{self, filename, Error, OnServerChange, Options};
+use crate::web::lock::DownloadLock;
 use crate::web::network::NetworkWatch;
 use crate::web::{js, Backend, FetchTransport, JsClock, StoreChoice};
 use js_sys::{Array, Function, Object, Promise, Reflect};
@@ -166,6 +167,11 @@ impl Download {
         if !RUNNING.with(|r| r.borrow_mut().insert(id.clone())) {
             return Promise::reject(&to_js(Error::Locked { id }));
         }
+        // Running from now: a pause() before the run's first step counts.
+        if let Err(e) = self.inner.engine.begin() {
+            RUNNING.with(|r| r.borrow_mut().remove(&id));
+            return Promise::reject(&to_js(e));
+        }
         self.inner.state.set("running");
         self.inner.follow_network();
         let inner = self.inner.clone();
@@ -201,6 +207,8 @@ impl Download {
         future_to_promise(async move {
             JsFuture::from(paused).await?;
             inner.cancelled.set(false);
+            let id = inner.engine.options().id.clone();
+            let _lock = DownloadLock::take(&id).await.map_err(to_js)?;
             inner.engine.remove().await.map_err(to_js)?;
             inner.state.set("idle");
             Ok(JsValue::UNDEFINED)
@@ -338,6 +346,7 @@ impl Download {
             if RUNNING.with(|r| r.borrow().contains(&id)) {
                 return Err(to_js(Error::Locked { id }));
             }
+            let _lock = DownloadLock::take(&id).await.map_err(to_js)?;
             for backend in Backend::all().await {
                 core::store::Store::remove(&backend, &id)
                     .await
@@ -351,7 +360,17 @@ impl Download {
 impl Inner {
     /// The run `start()` began, holding this page's lock on the id.
     async fn run(&self) -> Result<JsValue, JsValue> {
-        let result = self.engine.run(&|event| self.dispatch(event)).await;
+        let result = match DownloadLock::take(&self.engine.options().id).await {
+            Ok(lock) => {
+                let result = self.engine.run(&|event| self.dispatch(event)).await;
+                drop(lock);
+                result
+            }
+            Err(e) => {
+                self.engine.abandon();
+                Err(e)
+            }
+        };
         self.network.borrow_mut().take();
         self.engine.resume();
         RUNNING.with(|r| r.borrow_mut().remove(&self.engine.options().id));
@@ -552,6 +571,11 @@ fn parse_options(
         });
     }
     transport.referrer = string(options, "referrer")?;
+    if let Some(referrer) = transport.referrer.as_deref().filter(|r| !r.is_empty()) {
+        absolute_url(referrer).map_err(|_| {
+            Error::invalid("referrer", format!("{referrer:?} is not an http(s) URL"))
+        })?;
+    }
     if string(options, "integrity")?.is_some() {
         // Never accept a check we would not make.
         return Err(Error::invalid(

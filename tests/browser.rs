@@ -153,6 +153,7 @@ async fn if_range_only_without_a_preflight() {
 mod browser_only {
     use super::common::*;
     use super::MIB;
+    use wasm_bindgen::JsValue;
     use wasm_bindgen_futures::JsFuture;
     use wasm_bindgen_test::*;
 
@@ -194,6 +195,43 @@ mod browser_only {
         assert_eq!(state.as_string().as_deref(), Some("complete"));
         let blob: web_sys::Blob = call(&dl, "blob", &[]).await.unwrap().into();
         assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
+        call(&dl, "cancel", &[]).await.unwrap();
+    }
+
+    /// Another tab (here: the page itself, from JS) holds the download's Web
+    /// Lock: neither a run nor a removal may write it.
+    #[wasm_bindgen_test]
+    async fn another_tab_holding_the_lock_gets_locked() {
+        let name = unique("web-lock");
+        configure(&name, &format!("size={}&seed=33", MIB)).await;
+        let url = file_url(&name);
+        let mut release = None;
+        let held = js_sys::Promise::new(&mut |resolve, _| release = Some(resolve));
+        let holder = wasm_bindgen::closure::Closure::once_into_js(move |_lock: JsValue| held);
+        let navigator = web_sys::window().unwrap().navigator();
+        let locks = js_sys::Reflect::get(&navigator, &"locks".into()).unwrap();
+        let request: js_sys::Function = js_sys::Reflect::get(&locks, &"request".into())
+            .unwrap()
+            .into();
+        let taken = request
+            .call2(&locks, &format!("resumable-fetch:{url}").into(), &holder)
+            .unwrap();
+
+        let dl = open(&url, JsValue::UNDEFINED).await.unwrap();
+        let error = call(&dl, "start", &[]).await.unwrap_err();
+        assert_eq!(error_code(&error), "LOCKED");
+        assert!(text(&error, "message").contains("another tab or worker"));
+        assert_ne!(text(&dl, "state"), "running");
+        let removal = JsFuture::from(resumable_fetch::api::Download::remove(url.clone()))
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(&removal), "LOCKED");
+        assert!(log(&name).await.is_empty(), "nothing was fetched");
+
+        release.unwrap().call0(&JsValue::NULL).unwrap();
+        JsFuture::from(js_sys::Promise::from(taken)).await.unwrap();
+        let state = call(&dl, "start", &[]).await.unwrap();
+        assert_eq!(state.as_string().as_deref(), Some("complete"));
         call(&dl, "cancel", &[]).await.unwrap();
     }
 
@@ -317,4 +355,9 @@ mod browser_only {
 #[wasm_bindgen_test]
 async fn a_changed_last_modified_or_length_restarts() {
     conformance::a_changed_last_modified_or_length_restarts("indexeddb").await;
+}
+
+#[wasm_bindgen_test]
+async fn pause_or_cancel_at_once_after_start() {
+    scenarios::pause_or_cancel_at_once_after_start("indexeddb").await;
 }

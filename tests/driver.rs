@@ -491,7 +491,7 @@ fn a_corrupt_record_is_reported_and_discarded() {
     let dl = open(&server, &store, options(BLOCK, 1));
     assert_eq!(
         dl.discarded_record(),
-        Some(&RecordError::Corrupt("checksum mismatch"))
+        Some(RecordError::Corrupt("checksum mismatch"))
     );
     assert_eq!(dl.received(), 0, "nothing of it is trusted");
     assert_eq!(store.used(), 0, "its pieces are deleted");
@@ -500,7 +500,7 @@ fn a_corrupt_record_is_reported_and_discarded() {
 
     store.put_raw_record(&id, b"garbage".to_vec());
     let dl = open(&server, &store, options(BLOCK, 1));
-    assert_eq!(dl.discarded_record(), Some(&RecordError::NotARecord));
+    assert_eq!(dl.discarded_record(), Some(RecordError::NotARecord));
 }
 
 #[test]
@@ -922,4 +922,208 @@ fn a_5_gib_file_uses_64_bit_offsets_end_to_end() {
     assert_eq!(last.end, size);
     assert!(last.start > 4 * GIB);
     assert_eq!(server.sent(), size, "nothing fetched twice");
+}
+
+// ---- regressions: found in review -------------------------------------------
+
+/// A server with no validators, then a changed file with a strong ETag. The
+/// new ETag must not vouch for the old bytes, even when the check of the
+/// stored bytes fails once and is retried.
+#[test]
+fn a_failed_check_of_stored_bytes_never_lets_a_new_etag_vouch_for_them() {
+    let server = Server::new(8000, 60);
+    server.etag.set(false);
+    server.last_modified.set(false);
+    let store = Store::new();
+    let first = open(&server, &store, options(BLOCK, 2));
+    assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
+    drop(first);
+
+    server.seed.set(61); // new content, same length
+    server.etag.set(true); // and now a strong ETag
+    after_probe(&server, &[Fault::Status(503)]); // the check's request fails once
+    let second = open(&server, &store, options(BLOCK, 2));
+    let (outcome, events) = run(&second);
+    assert_eq!(outcome, Ok(Outcome::Complete));
+    assert_eq!(bytes(&second), server.content(), "no byte of the old file");
+    assert!(matches!(
+        restarts(&events).as_slice(),
+        [RestartReason::Changed(Change::Content { .. })]
+    ));
+}
+
+#[test]
+fn a_changed_file_under_fail_stays_failed_on_every_start() {
+    let server = Server::new(8000, 62);
+    server.etag.set(false);
+    server.last_modified.set(false);
+    let store = Store::new();
+    let opts = || resumable_fetch::core::Options {
+        on_server_change: OnServerChange::Fail,
+        ..options(BLOCK, 2)
+    };
+    let first = open(&server, &store, opts());
+    assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
+    drop(first);
+    server.seed.set(63);
+    server.etag.set(true);
+    let second = open(&server, &store, opts());
+    for _ in 0..3 {
+        assert_eq!(run(&second).0.unwrap_err().code(), "SERVER_CHANGED");
+    }
+}
+
+#[test]
+fn two_objects_for_one_id_share_the_stored_record() {
+    let server = Server::new(8000, 64);
+    let store = Store::new();
+    let a = open(&server, &store, options(BLOCK, 1));
+    let b = open(&server, &store, options(BLOCK, 1));
+    assert_eq!(pause_at(&a, 2500), Ok(Outcome::Paused));
+    after_probe(&server, &[Fault::Truncate(300)]); // b stores a block in two pieces
+    assert_eq!(run(&b).0, Ok(Outcome::Complete));
+    // a runs again: it reads what b stored, not its own stale view.
+    assert_eq!(run(&a).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&a), server.content());
+    assert_eq!(a.record(), b.record());
+}
+
+#[test]
+fn a_whole_body_with_a_hidden_encoding_ends_where_it_ends() {
+    use resumable_fetch::core::transport::{
+        Body, Request, Response, ResponseHead, Transport, TransportError,
+    };
+    use resumable_fetch::core::validator::Header;
+    /// A cross-origin 200 whose Content-Length (safelisted) counts the
+    /// compressed bytes while its Content-Encoding reads null.
+    struct Compressed;
+    struct Decoded(Option<Vec<u8>>);
+    impl Body for Decoded {
+        type Chunk = Vec<u8>;
+        async fn next(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
+            Ok(self.0.take())
+        }
+    }
+    impl Transport for Compressed {
+        type Body = Decoded;
+        async fn send(&self, _: &Request) -> Result<Response<Decoded>, TransportError> {
+            Ok(Response {
+                head: ResponseHead {
+                    status: 200,
+                    content_length: Header::Present("100".into()),
+                    content_encoding: Header::Hidden,
+                    ..Default::default()
+                },
+                body: Decoded(Some(vec![7u8; 3000])),
+            })
+        }
+    }
+    let store: resumable_fetch::core::memory::MemoryStore<Vec<u8>> = Default::default();
+    let dl = block_on(resumable_fetch::core::Download::open(
+        Compressed,
+        store,
+        VirtualClock::default(),
+        options(BLOCK, 1),
+    ))
+    .unwrap();
+    assert_eq!(block_on(dl.run(&|_| {})), Ok(Outcome::Complete));
+    assert_eq!(dl.total(), Some(3000));
+    assert_eq!(block_on(dl.assemble()).unwrap().concat(), vec![7u8; 3000]);
+}
+
+#[test]
+fn a_response_head_that_never_comes_is_a_stall() {
+    use resumable_fetch::core::transport::{Request, Response, Transport, TransportError};
+    /// The second request is accepted and never answered.
+    struct Silent(ScriptedTransport, Cell<u32>);
+    impl Transport for Silent {
+        type Body = ScriptedBody;
+        async fn send(&self, r: &Request) -> Result<Response<ScriptedBody>, TransportError> {
+            self.1.set(self.1.get() + 1);
+            if self.1.get() == 2 {
+                std::future::pending::<()>().await;
+            }
+            self.0.send(r).await
+        }
+    }
+    let server = Server::new(4000, 70);
+    let dl = block_on(resumable_fetch::core::Download::open(
+        Silent(ScriptedTransport(server.clone()), Cell::new(0)),
+        Store::new(),
+        server.clock.clone(),
+        options(BLOCK, 1),
+    ))
+    .unwrap();
+    assert_eq!(block_on(dl.run(&|_| {})), Ok(Outcome::Complete));
+    assert_eq!(block_on(dl.assemble()).unwrap().concat(), server.content());
+    assert!(
+        server.clock.sleeps.borrow().contains(&30_000),
+        "the stall timer fired"
+    );
+}
+
+/// More offline/online cycles than any bound on rounds, each making
+/// progress: the run goes on to the end.
+#[test]
+fn many_offline_cycles_do_not_end_the_run() {
+    let server = Server::new(3_000_000, 71);
+    server.chunk.set(100);
+    let store = Store::new();
+    let dl = open(&server, &store, options(1024, 2));
+    let mut run = std::pin::pin!(dl.run(&|_| {}));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..1200 {
+        let before = dl.received();
+        let mut polls = 0;
+        while dl.received() == before {
+            assert!(run.as_mut().poll(&mut cx).is_pending());
+            polls += 1;
+            assert!(polls < 10_000);
+        }
+        dl.suspend();
+        for _ in 0..5 {
+            assert!(run.as_mut().poll(&mut cx).is_pending());
+        }
+        dl.resume();
+    }
+    assert!(
+        dl.received() < 3_000_000,
+        "still downloading after every cycle"
+    );
+    assert_eq!(block_on(run), Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+}
+
+#[test]
+fn a_pause_between_begin_and_run_counts() {
+    let server = Server::new(4000, 72);
+    let dl = open(&server, &Store::new(), options(BLOCK, 1));
+    dl.begin().unwrap();
+    assert!(dl.is_running());
+    assert_eq!(dl.begin().unwrap_err().code(), "INVALID_STATE");
+    dl.pause();
+    assert_eq!(run(&dl).0, Ok(Outcome::Paused));
+    assert!(server.log.borrow().is_empty(), "no request was made");
+    assert!(!dl.is_running());
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete), "a later start runs");
+}
+
+#[test]
+fn a_new_url_has_the_stored_bytes_checked_again() {
+    let server = Server::new(8000, 73);
+    server.etag.set(false);
+    server.last_modified.set(false);
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 2));
+    assert_eq!(pause_at(&dl, 3000), Ok(Outcome::Paused));
+    // The new URL serves another file of the same length, with no validator.
+    server.seed.set(74);
+    dl.set_url("https://mirror.example/data.bin").unwrap();
+    let (outcome, events) = run(&dl);
+    assert_eq!(outcome, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    assert!(matches!(
+        restarts(&events).as_slice(),
+        [RestartReason::Changed(Change::Content { .. })]
+    ));
 }

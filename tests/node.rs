@@ -134,3 +134,8 @@ async fn if_range_only_without_a_preflight() {
 async fn a_changed_last_modified_or_length_restarts() {
     conformance::a_changed_last_modified_or_length_restarts("memory").await;
 }
+
+#[wasm_bindgen_test]
+async fn pause_or_cancel_at_once_after_start() {
+    scenarios::pause_or_cancel_at_once_after_start("memory").await;
+}

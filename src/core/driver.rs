@@ -4,20 +4,21 @@
 //! and the clock are passed in.
 //!
 //! A run is a sequence of *rounds*. While the length of the file or its range
-//! support is unknown a round has one connection (the probe: a GET of the
-//! first missing block, never a HEAD); once a 206 tells both, the next round
-//! has `connections`. A round ends when there is nothing left to claim, when
-//! `pause()` is called, or when one connection fails or finds the file changed
-//! (then every other connection stops, keeping what it received).
+//! support is unknown, or the stored bytes are not yet proven to be the
+//! server's file, a round has one connection (the probe: a GET of the first
+//! missing block, never a HEAD); then the next round has `connections`. A
+//! round ends when there is nothing left to claim, when `pause()` or
+//! `suspend()` is called, or when one connection fails or finds the file
+//! changed (then every other connection stops, keeping what it received).
 //!
 //! A `200` in reply to a Range request means the server ignores ranges (or,
 //! with `If-Range`, that the file changed): the stored bytes are discarded
 //! (never spliced) and that same response is streamed from byte 0.
 //!
-//! A run that starts with bytes stored from before proves the file unchanged
-//! before adding to them: a strong ETag that matches proves it; otherwise the
-//! last stored bytes are fetched again and compared (see
-//! `Download::verify_stored`). Until then the run has one connection.
+//! A run that starts with stored bytes proves them before adding to them: a
+//! strong ETag that matches proves them; otherwise the last stored bytes are
+//! fetched again and compared (`verify_stored`). A response's validators
+//! enter the record only after that (`response::learn`).
 
 use super::clock::Clock;
 use super::error::{Error, ServerError};
@@ -25,12 +26,13 @@ use super::filename;
 use super::options::{OnServerChange, Options};
 use super::plan::Plan;
 use super::progress::{Meter, Progress};
-use super::range::{ByteRange, ContentRange, ContentRangeError};
+use super::range::ByteRange;
 use super::record::{Record, RecordError};
+use super::response::{self, Checked};
 use super::signal::{race, Signal};
 use super::store::Store;
 use super::transport::{Body, Chunk, Request, Response, ResponseHead, Transport};
-use super::validator::{Change, EntityTag, Header, Sameness, Validators};
+use super::validator::{Change, EntityTag, Validators};
 use futures_util::future::{join_all, Either};
 use futures_util::lock::Mutex;
 use std::cell::{Cell, RefCell};
@@ -66,10 +68,20 @@ const BACKOFF_MAX_MS: u64 = 30_000;
 const MAX_RESTARTS: u32 = 3;
 /// Stored bytes fetched again to check a file that has no strong ETag.
 pub const OVERLAP: u64 = 64 << 10;
-/// A guard against a bug looping forever; real runs take a handful of rounds.
-const MAX_ROUNDS: u32 = 1_000;
+/// Rounds in a row that change nothing before the run calls it a bug; real
+/// runs never have more than one or two.
+const MAX_IDLE_ROUNDS: u32 = 100;
 
 type ChunkOf<T> = <<T as Transport>::Body as Body>::Chunk;
+
+/// Where a download is in its run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    /// `begin` was called; `run` has not started yet.
+    Begun,
+    Running,
+}
 
 pub struct Download<T: Transport, S, K> {
     transport: T,
@@ -79,10 +91,10 @@ pub struct Download<T: Transport, S, K> {
     /// Where requests go now (`set_url` replaces an expired signed URL).
     url: RefCell<String>,
     state: RefCell<State>,
+    phase: Cell<Phase>,
     /// Fired to stop every connection of the current round.
     halt: RefCell<Signal>,
     pause_requested: Cell<bool>,
-    running: Cell<bool>,
     /// Offline: the run holds still (keeping its promise) until `resume`.
     suspended: Cell<bool>,
     wake: RefCell<Signal>,
@@ -91,7 +103,7 @@ pub struct Download<T: Transport, S, K> {
     /// One commit at a time, so a record never claims a piece whose own
     /// commit has not succeeded.
     commit_lock: Mutex<()>,
-    discarded: Option<RecordError>,
+    discarded: RefCell<Option<RecordError>>,
 }
 
 struct State {
@@ -121,28 +133,14 @@ enum Fetched<B> {
     Restart(RestartReason, Option<Response<B>>),
 }
 
-/// How a response head fits the request.
-enum Checked {
-    /// A 206 for these bytes; `true` when a strong ETag proves it is the
-    /// same file as the stored bytes (or nothing is stored).
-    Range(ByteRange, bool),
-    /// A 416 that told us where the file ends.
-    EndOfFile,
-    /// A 200: the whole file, because ranges are ignored or (`Some`) because
-    /// the file changed.
-    Whole(Option<Change>),
-    Changed(Change),
-    Rejected(Error),
-}
-
 enum BodyEnd {
     /// Everything asked for arrived.
     Done,
-    /// The body ended early.
+    /// The body ended cleanly, early.
     Ended,
-    Failed(Error),
-    Stalled,
     Halted,
+    /// The body failed or stalled.
+    Broken(Error),
 }
 
 impl<T, S, K> Download<T, S, K>
@@ -156,27 +154,10 @@ where
     /// pieces; [`Download::discarded_record`] says why.
     pub async fn open(transport: T, store: S, clock: K, options: Options) -> Result<Self, Error> {
         options.validate()?;
-        let now = clock.now_ms();
-        let (record, discarded) = match store.load(&options.id).await? {
-            None => (Record::new(&options.id, &options.url, now), None),
-            Some(bytes) => match Record::decode(&bytes) {
-                Ok(mut record) if record.id == options.id => {
-                    record.url = options.url.clone();
-                    (record, None)
-                }
-                found => {
-                    let why = found
-                        .err()
-                        .unwrap_or(RecordError::Corrupt("stored under another id"));
-                    store.remove(&options.id).await?;
-                    (Record::new(&options.id, &options.url, now), Some(why))
-                }
-            },
-        };
-        Ok(Self {
+        let download = Self {
             url: RefCell::new(options.url.clone()),
             state: RefCell::new(State {
-                record,
+                record: Record::new(&options.id, &options.url, clock.now_ms()),
                 plan: Plan::new(options.block_size),
                 unsaved: 0,
                 meter: Meter::default(),
@@ -187,15 +168,46 @@ where
             store,
             clock,
             options,
+            phase: Cell::new(Phase::Idle),
             halt: RefCell::new(Signal::new()),
             pause_requested: Cell::new(false),
-            running: Cell::new(false),
             suspended: Cell::new(false),
             wake: RefCell::new(Signal::new()),
             proven: Cell::new(false),
             commit_lock: Mutex::new(()),
-            discarded,
-        })
+            discarded: RefCell::new(None),
+        };
+        download.load().await?;
+        Ok(download)
+    }
+
+    /// Reads the stored record: what another download object (in this page
+    /// or an earlier one) stored is the truth, not this object's memory.
+    async fn load(&self) -> Result<(), Error> {
+        let id = &self.options.id;
+        let now = self.clock.now_ms();
+        let mut record = match self.store.load(id).await? {
+            None => Record::new(id, &self.url(), now),
+            Some(bytes) => match Record::decode(&bytes) {
+                Ok(record) if record.id == *id => record,
+                found => {
+                    let why = found
+                        .err()
+                        .unwrap_or(RecordError::Corrupt("stored under another id"));
+                    self.store.remove(id).await?;
+                    *self.discarded.borrow_mut() = Some(why);
+                    Record::new(id, &self.url(), now)
+                }
+            },
+        };
+        record.url = self.url();
+        // With nothing stored there is nothing to protect: forget what an
+        // earlier run learned, so a file changed since is simply the file.
+        if record.pieces.is_empty() && !record.complete {
+            record.validators = Validators::default();
+        }
+        self.state.borrow_mut().record = record;
+        Ok(())
     }
 
     /// The options the download was opened with (see [`Download::url`]).
@@ -209,14 +221,19 @@ where
     }
 
     /// Sends the next requests to `url`, e.g. a fresh signed URL after the
-    /// old one expired. The stored bytes are kept if the file there is the
-    /// same; that is checked like any resume.
+    /// old one expired. The stored bytes are checked again, as on any
+    /// resume, before anything from the new URL is added to them.
     pub fn set_url(&self, url: &str) -> Result<(), Error> {
         if url.is_empty() {
             return Err(Error::invalid("url", "it is empty"));
         }
         *self.url.borrow_mut() = url.to_string();
         self.state.borrow_mut().record.url = url.to_string();
+        if self.state.borrow().record.pieces.is_empty() {
+            return Ok(());
+        }
+        self.proven.set(false);
+        self.halt.borrow().fire(); // a running round restarts, proving first
         Ok(())
     }
 
@@ -239,7 +256,7 @@ where
     }
 
     pub fn is_running(&self) -> bool {
-        self.running.get()
+        self.phase.get() != Phase::Idle
     }
 
     /// Whether the server honours Range requests; `None` until a response
@@ -253,9 +270,10 @@ where
         known.then_some(record.resumable)
     }
 
-    /// Why a stored record was discarded when the download was opened.
-    pub fn discarded_record(&self) -> Option<&RecordError> {
-        self.discarded.as_ref()
+    /// Why a stored record was discarded when the download was opened (or
+    /// a run reloaded it).
+    pub fn discarded_record(&self) -> Option<RecordError> {
+        self.discarded.borrow().clone()
     }
 
     /// The name to save under (see [`filename::choose`]).
@@ -272,26 +290,52 @@ where
         &self.store
     }
 
+    /// Marks the download running now, for a caller that polls [`run`] only
+    /// later (as a JS promise does): a `pause()` in between then counts.
+    /// [`run`] does it itself otherwise.
+    ///
+    /// [`run`]: Download::run
+    pub fn begin(&self) -> Result<(), Error> {
+        if self.phase.get() != Phase::Idle {
+            return Err(already_running());
+        }
+        self.phase.set(Phase::Begun);
+        self.pause_requested.set(false);
+        Ok(())
+    }
+
+    /// Undoes [`Download::begin`] when the run will not happen after all
+    /// (e.g. another tab holds the download).
+    pub fn abandon(&self) {
+        if self.phase.get() == Phase::Begun {
+            self.phase.set(Phase::Idle);
+        }
+    }
+
     /// Downloads until complete, paused or failed. Every piece received is
     /// stored before this returns, whatever the outcome.
     pub async fn run(&self, on_event: &dyn Fn(&Event)) -> Result<Outcome, Error> {
-        if self.running.replace(true) {
-            return Err(Error::InvalidState(
-                "the download is already running; wait for its start() to settle".into(),
-            ));
+        match self.phase.get() {
+            Phase::Idle => self.begin()?,
+            Phase::Begun => {}
+            Phase::Running => return Err(already_running()),
         }
-        let _running = ClearOnDrop(&self.running);
-        self.pause_requested.set(false);
-        self.proven
-            .set(self.state.borrow().record.pieces.is_empty());
-        let result = self.drive(on_event).await;
+        self.phase.set(Phase::Running);
+        let _idle = IdleOnDrop(&self.phase);
+        let result = async {
+            self.load().await?;
+            self.proven
+                .set(self.state.borrow().record.pieces.is_empty());
+            self.drive(on_event).await
+        }
+        .await;
         self.emit(on_event, true);
         result
     }
 
     /// Stops the run at the next await; received bytes are stored first.
     pub fn pause(&self) {
-        if self.running.get() {
+        if self.is_running() {
             self.pause_requested.set(true);
             self.halt.borrow().fire();
             self.wake.borrow().fire();
@@ -334,7 +378,7 @@ where
 
     /// Deletes everything stored for this download. Not while running.
     pub async fn remove(&self) -> Result<(), Error> {
-        if self.running.get() {
+        if self.is_running() {
             return Err(Error::InvalidState(
                 "pause the download before removing it".into(),
             ));
@@ -349,7 +393,8 @@ where
         let mut carried = None;
         let mut restarts = 0;
         let mut failures = 0;
-        for _ in 0..MAX_ROUNDS {
+        let mut idle_rounds = 0;
+        loop {
             if self.pause_requested.get() {
                 return Ok(Outcome::Paused);
             }
@@ -362,6 +407,7 @@ where
             if self.finish_if_complete().await? {
                 return Ok(Outcome::Complete);
             }
+            let before = self.footprint();
             let end = match carried.take() {
                 Some(response) => self.stream_whole(response, on_event).await,
                 None => self.run_connections(on_event).await,
@@ -381,7 +427,9 @@ where
                     restarts += 1;
                     if restarts > MAX_RESTARTS + self.options.retries {
                         return Err(match reason {
-                            RestartReason::Changed(change) => ServerError::Changed(change).into(),
+                            RestartReason::Changed(change) => {
+                                ServerError::ChangedRepeatedly(change).into()
+                            }
                             RestartReason::RangesIgnored => Error::Network(
                                 "the server kept failing while sending the whole file".into(),
                             ),
@@ -392,15 +440,36 @@ where
                     carried = response;
                 }
             }
+            if self.footprint() == before && carried.is_none() && !self.suspended.get() {
+                idle_rounds += 1;
+                if idle_rounds > MAX_IDLE_ROUNDS {
+                    return Err(Error::Internal("the download made no progress".into()));
+                }
+            } else {
+                idle_rounds = 0;
+            }
         }
-        Err(Error::Internal("the download made no progress".into()))
+    }
+
+    /// What a round can change: stored bytes, what is known, whether proven.
+    fn footprint(&self) -> (u64, Option<u64>, bool, bool) {
+        let state = self.state.borrow();
+        (
+            state.record.received(),
+            state.record.total(),
+            state.record.resumable,
+            self.proven.get(),
+        )
     }
 
     /// One round of connections; one while the file's length or range
-    /// support is unknown.
+    /// support is unknown, or the stored bytes unproven.
     async fn run_connections(&self, on_event: &dyn Fn(&Event)) -> RoundEnd<T::Body> {
-        let known = self.ready_for_all_connections();
-        let n = if known { self.options.connections } else { 1 };
+        let n = if self.ready_for_all_connections() {
+            self.options.connections
+        } else {
+            1
+        };
         let widen = n < self.options.connections;
         let halt = self.halt.borrow().clone();
         let ends = join_all((0..n).map(|_| self.connection(&halt, widen, on_event))).await;
@@ -471,7 +540,8 @@ where
         state.record.resumable && state.record.total().is_some() && self.proven.get()
     }
 
-    /// A GET of `range`, with `If-Range` when a strong ETag is known.
+    /// A GET of `range`, with `If-Range` when a strong ETag is known. A
+    /// response head that does not come within the stall timeout is a stall.
     async fn send(
         &self,
         range: ByteRange,
@@ -487,11 +557,18 @@ where
             if_range,
             headers: self.options.headers.clone(),
         };
-        match race(self.transport.send(&request), halt.wait()).await {
+        let stall = self.clock.sleep(self.options.stall_timeout_ms);
+        match race(self.transport.send(&request), race(stall, halt.wait())).await {
             Either::Left(Ok(response)) => Ok(response),
             Either::Left(Err(e)) => Err(Fetched::Failed(e.into())),
-            Either::Right(()) => Err(Fetched::Halted),
+            Either::Right(Either::Left(())) => Err(Fetched::Failed(self.stalled())),
+            Either::Right(Either::Right(())) => Err(Fetched::Halted),
         }
+    }
+
+    /// Classifies a response against the record (which it does not change).
+    fn check(&self, head: &ResponseHead, asked: ByteRange) -> Checked {
+        response::check(head, asked, &self.state.borrow().record, &self.url())
     }
 
     /// What a change on the server means under `onServerChange`.
@@ -500,6 +577,17 @@ where
             OnServerChange::Restart => Fetched::Restart(RestartReason::Changed(change), response),
             OnServerChange::Fail => Fetched::Failed(ServerError::Changed(change).into()),
         }
+    }
+
+    /// Makes sure the stored bytes belong to the file a response came from
+    /// before anything of it is stored or learned: `same` (a strong ETag
+    /// matched) proves it, else the stored bytes are checked once per run.
+    async fn prove(&self, same: bool, halt: &Signal) -> Result<(), Fetched<T::Body>> {
+        if !same && !self.proven.get() {
+            self.verify_stored(halt).await?;
+        }
+        self.proven.set(true);
+        Ok(())
     }
 
     /// One ranged GET: check the response, read the body, store what arrived.
@@ -514,18 +602,20 @@ where
             Err(fetched) => return fetched,
         };
         let body_range = match self.check(&response.head, claim) {
-            Checked::Range(range, proven) => {
-                if proven {
-                    self.proven.set(true);
-                } else if !self.proven.get() {
-                    if let Err(fetched) = self.verify_stored(halt).await {
-                        return fetched;
-                    }
-                    self.proven.set(true);
+            Checked::Range { range, total, same } => {
+                if let Err(fetched) = self.prove(same, halt).await {
+                    return fetched;
                 }
+                self.learn(&response.head, total);
                 range
             }
-            Checked::EndOfFile => return Fetched::Progress,
+            Checked::EndOfFile { total, same } => {
+                if let Err(fetched) = self.prove(same, halt).await {
+                    return fetched;
+                }
+                self.learn(&response.head, Some(total));
+                return Fetched::Progress;
+            }
             Checked::Whole(None) => {
                 return Fetched::Restart(RestartReason::RangesIgnored, Some(response))
             }
@@ -569,13 +659,8 @@ where
             BodyEnd::Halted => Fetched::Halted,
             // Keep what arrived; the rest is claimed again.
             _ if got > 0 => Fetched::Progress,
-            BodyEnd::Ended => Fetched::Failed(Error::Network(
-                "the response ended before the bytes it announced".into(),
-            )),
-            BodyEnd::Failed(e) => Fetched::Failed(e),
-            BodyEnd::Stalled => Fetched::Failed(Error::Stalled {
-                ms: self.options.stall_timeout_ms,
-            }),
+            BodyEnd::Ended => Fetched::Failed(ended_early()),
+            BodyEnd::Broken(e) => Fetched::Failed(e),
         }
     }
 
@@ -592,8 +677,10 @@ where
         };
         let mut response = self.send(part, halt).await?;
         let range = match self.check(&response.head, part) {
-            Checked::Range(range, _) if range.start <= part.start && range.end >= part.end => range,
-            Checked::Range(got, _) => {
+            Checked::Range { range, .. } if range.start <= part.start && range.end >= part.end => {
+                range
+            }
+            Checked::Range { range: got, .. } => {
                 return Err(Fetched::Failed(
                     ServerError::WrongRange { asked: part, got }.into(),
                 ))
@@ -606,11 +693,11 @@ where
             }
             Checked::Whole(Some(change)) => return Err(self.changed(change, Some(response))),
             Checked::Changed(change) => return Err(self.changed(change, None)),
-            Checked::EndOfFile => {
+            Checked::EndOfFile { total, .. } => {
                 return Err(Fetched::Failed(
                     ServerError::Unsatisfiable {
                         asked: part,
-                        total: self.total(),
+                        total: Some(total),
                     }
                     .into(),
                 ))
@@ -631,17 +718,8 @@ where
         match end {
             BodyEnd::Done => {}
             BodyEnd::Halted => return Err(Fetched::Halted),
-            BodyEnd::Failed(e) => return Err(Fetched::Failed(e)),
-            BodyEnd::Stalled => {
-                return Err(Fetched::Failed(Error::Stalled {
-                    ms: self.options.stall_timeout_ms,
-                }))
-            }
-            BodyEnd::Ended => {
-                return Err(Fetched::Failed(Error::Network(
-                    "the response ended before the bytes it announced".into(),
-                )))
-            }
+            BodyEnd::Ended => return Err(Fetched::Failed(ended_early())),
+            BodyEnd::Broken(e) => return Err(Fetched::Failed(e)),
         }
         let fetched: Vec<u8> = chunks.iter().flat_map(Chunk::to_vec).collect();
         let stored = self
@@ -658,135 +736,9 @@ where
         }
     }
 
-    /// Classifies a response to a request for `asked`.
-    fn check(&self, head: &ResponseHead, asked: ByteRange) -> Checked {
-        match head.status {
-            206 => self.check_partial(head),
-            200 => self.check_whole(head),
-            416 => self.check_unsatisfiable(head, asked),
-            status => Checked::Rejected(
-                ServerError::Status {
-                    status,
-                    url: self.url(),
-                }
-                .into(),
-            ),
-        }
-    }
-
-    fn check_partial(&self, head: &ResponseHead) -> Checked {
-        if let Some(encoding) = head.content_encoding.value() {
-            if !encoding.trim().eq_ignore_ascii_case("identity") {
-                return Checked::Rejected(
-                    ServerError::ContentEncoding {
-                        encoding: encoding.to_string(),
-                    }
-                    .into(),
-                );
-            }
-        }
-        // Content-Type is readable even cross-origin: a multipart body shows there.
-        if head.content_range.value().is_none() && is_multipart(head) {
-            return Checked::Rejected(ServerError::Multipart.into());
-        }
-        let value = match &head.content_range {
-            Header::Present(value) => value,
-            Header::Hidden => return Checked::Rejected(hidden_headers(head)),
-            Header::Absent => return Checked::Rejected(ServerError::MissingContentRange.into()),
-        };
-        let (range, total) = match ContentRange::parse(value) {
-            Ok(ContentRange::Bytes { range, total }) => (range, total),
-            Ok(ContentRange::Unsatisfied { .. }) => {
-                return Checked::Rejected(bad_content_range(value, ContentRangeError::Syntax))
-            }
-            Err(why) => return Checked::Rejected(bad_content_range(value, why)),
-        };
-        match self.adopt(head, total) {
-            Sameness::Changed(change) => Checked::Changed(change),
-            sameness => Checked::Range(range, sameness == Sameness::Same),
-        }
-    }
-
-    /// A 200 is the whole file: a change if its validators say so (as they
-    /// do after `If-Range` failed), else a server that ignores ranges.
-    fn check_whole(&self, head: &ResponseHead) -> Checked {
-        let state = self.state.borrow();
-        let record = &state.record;
-        if record.pieces.is_empty() {
-            return Checked::Whole(None);
-        }
-        match record
-            .validators
-            .compare(&validators_of(head, whole_length(head)))
-        {
-            Sameness::Changed(change) => Checked::Whole(Some(change)),
-            _ => Checked::Whole(None),
-        }
-    }
-
-    /// A 416 is where the file ends when it says `bytes */length` and our
-    /// range starts at or past that length (a file whose length we did not
-    /// know, or an empty one).
-    fn check_unsatisfiable(&self, head: &ResponseHead, asked: ByteRange) -> Checked {
-        if head.content_range.is_hidden() {
-            return Checked::Rejected(hidden_headers(head));
-        }
-        let total = head
-            .content_range
-            .value()
-            .and_then(|v| ContentRange::parse(v).ok())
-            .and_then(|cr| cr.total());
-        let Some(total) = total else {
-            return Checked::Rejected(ServerError::Unsatisfiable { asked, total: None }.into());
-        };
-        if let Sameness::Changed(change) = self.adopt(head, Some(total)) {
-            return Checked::Changed(change);
-        }
-        if asked.start >= total {
-            Checked::EndOfFile
-        } else {
-            Checked::Rejected(
-                ServerError::Unsatisfiable {
-                    asked,
-                    total: Some(total),
-                }
-                .into(),
-            )
-        }
-    }
-
-    /// Compares a range response's validators with the record's. A record
-    /// that knows nothing yet takes them (and, storing nothing, has nothing
-    /// to prove: `Same`); otherwise a difference is a change and what the
-    /// record lacks is filled in.
-    fn adopt(&self, head: &ResponseHead, total: Option<u64>) -> Sameness {
-        let now = validators_of(head, total);
-        let mut state = self.state.borrow_mut();
-        let record = &mut state.record;
-        let sameness = if record.pieces.is_empty() && record.validators == Validators::default() {
-            record.validators = now;
-            Sameness::Same
-        } else {
-            let sameness = record.validators.compare(&now);
-            if let Sameness::Changed(_) = sameness {
-                return sameness;
-            }
-            let stored_end = record.pieces.end();
-            if let Some(t) = now.total.filter(|&t| t < stored_end) {
-                return Sameness::Changed(Change::Length {
-                    was: stored_end,
-                    now: t,
-                });
-            }
-            let v = &mut record.validators;
-            v.total = v.total.or(now.total);
-            v.etag = v.etag.take().or(now.etag);
-            v.last_modified = v.last_modified.take().or(now.last_modified);
-            sameness
-        };
-        record.resumable = true;
-        take_metadata(record, head);
-        sameness
+    /// Takes what the record lacks from a response of the proven file.
+    fn learn(&self, head: &ResponseHead, total: Option<u64>) {
+        response::learn(&mut self.state.borrow_mut().record, head, total);
     }
 
     /// Streams a whole-file (200) response from byte 0, storing a piece per
@@ -796,15 +748,7 @@ where
         mut response: Response<T::Body>,
         on_event: &dyn Fn(&Event),
     ) -> RoundEnd<T::Body> {
-        let head = &response.head;
-        let total = whole_length(head);
-        {
-            let mut state = self.state.borrow_mut();
-            let record = &mut state.record;
-            record.validators = validators_of(head, total);
-            record.resumable = false;
-            take_metadata(record, head);
-        }
+        let total = response::learn_whole(&mut self.state.borrow_mut().record, &response.head);
         let halt = self.halt.borrow().clone();
         let mut offset = 0u64;
         let mut carry = None;
@@ -834,17 +778,8 @@ where
                     self.state.borrow_mut().record.validators.total = Some(offset);
                     return RoundEnd::Ran;
                 }
-                BodyEnd::Ended => {
-                    return RoundEnd::Retry(Error::Network(
-                        "the response ended before the length it announced".into(),
-                    ))
-                }
-                BodyEnd::Failed(e) => return RoundEnd::Retry(e),
-                BodyEnd::Stalled => {
-                    return RoundEnd::Retry(Error::Stalled {
-                        ms: self.options.stall_timeout_ms,
-                    })
-                }
+                BodyEnd::Ended => return RoundEnd::Retry(ended_early()),
+                BodyEnd::Broken(e) => return RoundEnd::Retry(e),
                 BodyEnd::Halted => return RoundEnd::Halted,
             }
         }
@@ -879,8 +814,8 @@ where
                     match race(body.next(), race(stall, halt.wait())).await {
                         Either::Left(Ok(Some(chunk))) => chunk,
                         Either::Left(Ok(None)) => break BodyEnd::Ended,
-                        Either::Left(Err(e)) => break BodyEnd::Failed(e.into()),
-                        Either::Right(Either::Left(())) => break BodyEnd::Stalled,
+                        Either::Left(Err(e)) => break BodyEnd::Broken(e.into()),
+                        Either::Right(Either::Left(())) => break BodyEnd::Broken(self.stalled()),
                         Either::Right(Either::Right(())) => break BodyEnd::Halted,
                     }
                 }
@@ -907,6 +842,12 @@ where
         (chunks, got, end)
     }
 
+    fn stalled(&self) -> Error {
+        Error::Stalled {
+            ms: self.options.stall_timeout_ms,
+        }
+    }
+
     /// Counts bytes received but not yet stored, and reports progress.
     fn count_received(&self, bytes: u64, on_event: &dyn Fn(&Event)) {
         self.state.borrow_mut().unsaved += bytes;
@@ -926,18 +867,19 @@ where
         let encoded = {
             let state = self.state.borrow();
             let mut next = state.record.clone();
-            if !next.pieces.insert(piece) {
-                return Err(Error::Internal(format!(
-                    "piece {piece} overlaps a stored one"
-                )));
-            }
             next.updated_at = now;
-            next.encode()
+            next.pieces.insert(piece).then(|| next.encode())
         };
-        let stored = self
-            .store
-            .commit(&self.options.id, piece.start, chunks, &encoded)
-            .await;
+        let stored = match encoded {
+            Some(encoded) => self
+                .store
+                .commit(&self.options.id, piece.start, chunks, &encoded)
+                .await
+                .map_err(Error::from),
+            None => Err(Error::Internal(format!(
+                "piece {piece} overlaps a stored one"
+            ))),
+        };
         {
             let mut state = self.state.borrow_mut();
             state.unsaved -= piece.len();
@@ -1043,63 +985,12 @@ pub async fn list<S: Store>(store: &S) -> Result<Vec<Record>, Error> {
         .collect())
 }
 
-fn validators_of(head: &ResponseHead, total: Option<u64>) -> Validators {
-    Validators {
-        etag: head.etag.value().and_then(EntityTag::parse),
-        last_modified: head.last_modified.value().map(str::to_string),
-        total,
-    }
+fn already_running() -> Error {
+    Error::InvalidState("the download is already running; wait for its start() to settle".into())
 }
 
-/// The length of a whole-file (200) body, if it says it. Content-Length
-/// counts the encoded bytes when the body is compressed: then it is unknown.
-fn whole_length(head: &ResponseHead) -> Option<u64> {
-    let encoded = head
-        .content_encoding
-        .value()
-        .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
-    head.content_length
-        .value()
-        .filter(|_| !encoded)
-        .and_then(|v| v.trim().parse::<u64>().ok())
-}
-
-fn is_multipart(head: &ResponseHead) -> bool {
-    head.content_type.value().is_some_and(|t| {
-        t.trim_start()
-            .to_ascii_lowercase()
-            .starts_with("multipart/byteranges")
-    })
-}
-
-fn take_metadata(record: &mut Record, head: &ResponseHead) {
-    if let Some(name) = head
-        .content_disposition
-        .value()
-        .and_then(filename::from_content_disposition)
-    {
-        record.server_filename = Some(name);
-    }
-    if let Some(content_type) = head.content_type.value() {
-        record.content_type = Some(content_type.to_string());
-    }
-}
-
-/// The headers a 206 needs that CORS hid from us.
-fn hidden_headers(head: &ResponseHead) -> Error {
-    let mut headers = vec!["Content-Range"];
-    if head.etag.is_hidden() {
-        headers.push("ETag");
-    }
-    ServerError::HeadersHidden { headers }.into()
-}
-
-fn bad_content_range(value: &str, why: ContentRangeError) -> Error {
-    ServerError::BadContentRange {
-        value: value.to_string(),
-        why,
-    }
-    .into()
+fn ended_early() -> Error {
+    Error::Network("the response ended before the bytes it announced".into())
 }
 
 /// xorshift64*: jitter needs spread, not cryptographic randomness.
@@ -1110,10 +1001,10 @@ fn next_random(state: &mut u64) -> u64 {
     state.wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
 
-struct ClearOnDrop<'a>(&'a Cell<bool>);
+struct IdleOnDrop<'a>(&'a Cell<Phase>);
 
-impl Drop for ClearOnDrop<'_> {
+impl Drop for IdleOnDrop<'_> {
     fn drop(&mut self) {
-        self.0.set(false);
+        self.0.set(Phase::Idle);
     }
 }

@@ -46,9 +46,10 @@ pub enum Error {
 pub enum ServerError {
     /// An error status, or one that makes no sense for a GET of a file.
     Status { status: u16, url: String },
-    /// The file changed on the server and `onServerChange` is `'fail'`, or it
-    /// kept changing while we restarted.
+    /// The file changed on the server and `onServerChange` is `'fail'`.
     Changed(Change),
+    /// The file kept changing while the download restarted for it.
+    ChangedRepeatedly(Change),
     /// The response hides headers we need behind CORS.
     HeadersHidden { headers: Vec<&'static str> },
     /// A 206 with a `Content-Range` we cannot parse.
@@ -105,7 +106,9 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::Server(ServerError::Status { .. }) => "HTTP_STATUS",
-            Error::Server(ServerError::Changed(_)) => "SERVER_CHANGED",
+            Error::Server(ServerError::Changed(_) | ServerError::ChangedRepeatedly(_)) => {
+                "SERVER_CHANGED"
+            }
             Error::Server(ServerError::HeadersHidden { .. }) => "CORS_HEADERS_HIDDEN",
             Error::Server(_) => "BAD_RESPONSE",
             Error::Network(_) | Error::Stalled { .. } => "NETWORK",
@@ -154,7 +157,7 @@ impl From<TransportError> for Error {
         match e {
             TransportError::Network(msg) => Error::Network(msg),
             // The URL and headers were validated; what is left is the runtime's verdict.
-            TransportError::InvalidRequest(msg) => Error::invalid("url or headers", msg),
+            TransportError::InvalidRequest(msg) => Error::invalid("url, headers or referrer", msg),
         }
     }
 }
@@ -177,7 +180,7 @@ impl fmt::Display for Error {
             ),
             Error::Stalled { ms } => write!(
                 f,
-                "no data arrived for {ms} ms, several times in a row; {KEPT}: call start() again, or raise stallTimeoutMs for a slow server"
+                "the server sent nothing for {ms} ms; {KEPT}: call start() again, or raise stallTimeoutMs for a slow server"
             ),
             Error::Storage(e) => e.fmt(f),
             Error::InvalidArgument { option, reason } => write!(f, "invalid `{option}`: {reason}"),
@@ -209,6 +212,10 @@ impl fmt::Display for ServerError {
             ServerError::Changed(change) => write!(
                 f,
                 "the file on the server changed during the download ({change}); the stored part cannot be combined with the new file: remove the download and start again, or open it with onServerChange: 'restart' to do that automatically"
+            ),
+            ServerError::ChangedRepeatedly(change) => write!(
+                f,
+                "the file on the server kept changing while it was downloaded (last: {change}); try again once it has stopped changing"
             ),
             ServerError::HeadersHidden { headers } => write!(
                 f,

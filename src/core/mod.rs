@@ -12,6 +12,7 @@ pub mod plan;
 pub mod progress;
 pub mod range;
 pub mod record;
+pub mod response;
 pub mod signal;
 pub mod store;
 pub mod transport;

@@ -81,7 +81,9 @@ impl Pieces {
 
     /// The last stored byte's end, 0 when empty.
     pub fn end(&self) -> u64 {
-        self.iter().last().map_or(0, |p| p.end)
+        self.by_offset
+            .last_key_value()
+            .map_or(0, |(&start, &len)| start + len)
     }
 }
 

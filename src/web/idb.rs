@@ -310,10 +310,12 @@ async fn done(request: &IdbRequest) -> Result<JsValue, StoreError> {
 }
 
 /// Waits until a read-write transaction is committed (or reports why not).
+/// A failed request aborts its transaction, and by `abort` the transaction's
+/// `error` names the cause (`QuotaExceededError`…); at the earlier `error`
+/// event it may still be null.
 async fn committed(tx: &IdbTransaction) -> Result<(), StoreError> {
     let settled = js::event(|resolve, reject| {
         tx.set_oncomplete(Some(resolve));
-        tx.set_onerror(Some(reject));
         tx.set_onabort(Some(reject));
     })
     .await;

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod fetch;
 pub mod idb;
 pub mod js;
+pub mod lock;
 pub mod network;
 
 pub use backend::{Backend, StoreChoice};

@@ -11,7 +11,12 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// `dl.start()` without awaiting it.
 fn start(dl: &JsValue) -> Promise {
-    let f: Function = Reflect::get(dl, &"start".into()).unwrap().into();
+    call_now(dl, "start")
+}
+
+/// `dl[method]()`, called now (not when awaited), returning its promise.
+fn call_now(dl: &JsValue, method: &str) -> Promise {
+    let f: Function = Reflect::get(dl, &method.into()).unwrap().into();
     f.call0(dl).unwrap().into()
 }
 
@@ -336,4 +341,33 @@ pub async fn a_second_writer_for_the_same_id_is_locked(store: &str) {
     let state = call(&second, "start", &[]).await.unwrap();
     assert_eq!(state.as_string().as_deref(), Some("complete"));
     call(&second, "cancel", &[]).await.unwrap();
+}
+
+/// `pause()` or `cancel()` in the same tick as `start()` stops the run before
+/// its first request, not after the whole file.
+pub async fn pause_or_cancel_at_once_after_start(store: &str) {
+    let name = unique("at-once");
+    configure(
+        &name,
+        &format!("size={}&seed=19&throttle={}", 4.0 * MIB, MIB),
+    )
+    .await;
+    let url = file_url(&name);
+    let dl = open(&url, opts(store, MIB, 2)).await.unwrap();
+    let run = start(&dl);
+    let paused = call_now(&dl, "pause");
+    assert_eq!(
+        JsFuture::from(run).await.unwrap().as_string().as_deref(),
+        Some("paused")
+    );
+    JsFuture::from(paused).await.unwrap();
+    assert!(log(&name).await.is_empty(), "no request was made");
+
+    let run = start(&dl);
+    let cancelled = call_now(&dl, "cancel");
+    let error = JsFuture::from(run).await.unwrap_err();
+    assert_eq!(error_code(&error), "ABORTED");
+    JsFuture::from(cancelled).await.unwrap();
+    assert!(log(&name).await.is_empty());
+    assert!(listed(&url).await.is_none());
 }
