@@ -227,16 +227,8 @@ fn a_whole_file_of_unknown_length_ends_where_its_body_ends() {
 #[test]
 fn a_file_changed_between_sessions_is_discarded_and_restarted() {
     let server = Server::new(8000, 7);
-    let store = Store::new();
-    let first = open(&server, &store, options(BLOCK, 2));
-    assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
-    drop(first);
-
-    server.seed.set(8); // new content, new ETag, same length
-    let second = open(&server, &store, options(BLOCK, 2));
-    let (outcome, events) = run(&second);
-    assert_eq!(outcome, Ok(Outcome::Complete));
-    assert_eq!(bytes(&second), server.content());
+    // New content, new ETag, same length.
+    let (_, events, _) = resume_after(&server, |s| s.seed.set(8));
     assert!(matches!(
         restarts(&events).as_slice(),
         [RestartReason::Changed(Change::ETag { .. })]
@@ -247,16 +239,7 @@ fn a_file_changed_between_sessions_is_discarded_and_restarted() {
 fn a_changed_length_is_a_change_even_without_an_etag() {
     let server = Server::new(8000, 9);
     server.etag.set(false);
-    let store = Store::new();
-    let first = open(&server, &store, options(BLOCK, 2));
-    assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
-    drop(first);
-
-    server.size.set(7000);
-    let second = open(&server, &store, options(BLOCK, 2));
-    let (outcome, events) = run(&second);
-    assert_eq!(outcome, Ok(Outcome::Complete));
-    assert_eq!(bytes(&second), server.content());
+    let (_, events, _) = resume_after(&server, |s| s.size.set(7000));
     assert!(matches!(
         restarts(&events).as_slice(),
         [RestartReason::Changed(Change::Length {

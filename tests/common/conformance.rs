@@ -4,40 +4,6 @@
 
 use super::*;
 use resumable_fetch::api::Download;
-use std::cell::RefCell;
-use std::rc::Rc;
-use wasm_bindgen::closure::Closure;
-
-const MIB: f64 = 1024.0 * 1024.0;
-
-fn start(dl: &JsValue) -> Promise {
-    let f: Function = Reflect::get(dl, &"start".into()).unwrap().into();
-    f.call0(dl).unwrap().into()
-}
-
-fn opts(store: &str, block: f64, connections: u32, extra: &[(&str, JsValue)]) -> JsValue {
-    let o = options(&[
-        ("store", store.into()),
-        ("blockSize", block.into()),
-        ("connections", connections.into()),
-    ]);
-    for (key, value) in extra {
-        Reflect::set(&o, &(*key).into(), value).unwrap();
-    }
-    o
-}
-
-/// Records the `reason` of every restart.
-fn watch_restarts(dl: &JsValue) -> Rc<RefCell<Vec<String>>> {
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    let sink = seen.clone();
-    let handler = Closure::<dyn FnMut(JsValue)>::new(move |r: JsValue| {
-        sink.borrow_mut().push(text(&r, "reason"));
-    });
-    Reflect::set(dl, &"onrestart".into(), handler.as_ref()).unwrap();
-    handler.forget();
-    seen
-}
 
 /// Starts, and resolves once the download completed with the server's bytes.
 async fn completes(dl: &JsValue, name: &str) {
@@ -83,7 +49,7 @@ pub async fn ranges_ignored_on_resume(store: &str) {
         .unwrap();
     let restarts = watch_restarts(&dl);
     completes(&dl, &name).await;
-    assert_eq!(*restarts.borrow(), ["ranges-ignored"]);
+    assert_eq!(restarts.reasons(), ["ranges-ignored"]);
     assert_eq!(
         Reflect::get(&dl, &"resumable".into()).unwrap().as_bool(),
         Some(false)
@@ -239,7 +205,7 @@ pub async fn unverifiable_resumes_are_checked_against_stored_bytes(store: &str) 
         .unwrap();
     let restarts = watch_restarts(&dl);
     completes(&dl, &name).await;
-    assert!(restarts.borrow().is_empty());
+    assert!(restarts.reasons().is_empty());
     let served = log(&name).await;
     let rechecked = served
         .iter()
@@ -261,7 +227,7 @@ pub async fn unverifiable_resumes_are_checked_against_stored_bytes(store: &str) 
         .unwrap();
     let restarts = watch_restarts(&dl);
     completes(&dl, &name).await;
-    assert_eq!(*restarts.borrow(), ["server-changed"]);
+    assert_eq!(restarts.reasons(), ["server-changed"]);
     remove(&file_url(&name)).await;
 }
 
@@ -277,7 +243,7 @@ pub async fn a_file_changed_mid_download_restarts_once(store: &str) {
     configure(&name, "seed=31&throttle=0").await;
     let state = JsFuture::from(run).await.unwrap();
     assert_eq!(state.as_string().as_deref(), Some("complete"));
-    assert_eq!(*restarts.borrow(), ["server-changed"]);
+    assert_eq!(restarts.reasons(), ["server-changed"]);
     let blob: web_sys::Blob = call(&dl, "blob", &[]).await.unwrap().into();
     assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
     remove(&file_url(&name)).await;
@@ -339,7 +305,7 @@ pub async fn an_expired_signed_url_fails_and_set_url_continues(store: &str) {
     let restarts = watch_restarts(&again);
     configure(&name, "clear_log=1").await;
     completes(&again, &name).await;
-    assert!(restarts.borrow().is_empty(), "the same file: kept");
+    assert!(restarts.reasons().is_empty(), "the same file: kept");
     let fetched: f64 = log(&name).await.iter().map(|s| s.sent).sum();
     assert_eq!(fetched, 6.0 * MIB - stored);
     JsFuture::from(Download::remove(name)).await.unwrap();
@@ -421,7 +387,7 @@ pub async fn a_changed_last_modified_or_length_restarts(store: &str) {
             .unwrap();
         let restarts = watch_restarts(&dl);
         completes(&dl, &name).await;
-        assert_eq!(*restarts.borrow(), ["server-changed"], "after {change}");
+        assert_eq!(restarts.reasons(), ["server-changed"], "after {change}");
         remove(&file_url(&name)).await;
     }
 }

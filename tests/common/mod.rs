@@ -6,6 +6,8 @@
 use fault_server::sha256::{hex, Sha256};
 use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use resumable_fetch::api::Download;
+use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -32,6 +34,68 @@ extern "C" {
     fn global_fetch(url: &str, init: &JsValue) -> Promise;
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(f: &Function, ms: i32);
+}
+
+pub const MIB: f64 = 1024.0 * 1024.0;
+
+/// `dl.start()` without awaiting it.
+pub fn start(dl: &JsValue) -> Promise {
+    call_now(dl, "start")
+}
+
+/// `dl[method]()`, called now (not when awaited), returning its promise.
+pub fn call_now(dl: &JsValue, method: &str) -> Promise {
+    let f: Function = Reflect::get(dl, &method.into()).unwrap().into();
+    f.call0(dl).unwrap().into()
+}
+
+/// Options for `store`, `blockSize` and `connections`, plus `extra`.
+pub fn opts(store: &str, block: f64, connections: u32, extra: &[(&str, JsValue)]) -> JsValue {
+    let o = options(&[
+        ("store", store.into()),
+        ("blockSize", block.into()),
+        ("connections", connections.into()),
+    ]);
+    for (key, value) in extra {
+        Reflect::set(&o, &(*key).into(), value).unwrap();
+    }
+    o
+}
+
+/// Sets `dl[handler]` to record `event[key]` of every event.
+pub fn watch(dl: &JsValue, handler: &str, key: &'static str) -> Rc<RefCell<Vec<JsValue>>> {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sink = seen.clone();
+    let record = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+        sink.borrow_mut()
+            .push(Reflect::get(&event, &key.into()).unwrap());
+    });
+    Reflect::set(dl, &handler.into(), record.as_ref()).unwrap();
+    record.forget();
+    seen
+}
+
+/// The `reason` of every restart, as strings.
+pub struct Restarts(Rc<RefCell<Vec<JsValue>>>);
+
+impl Restarts {
+    pub fn reasons(&self) -> Vec<String> {
+        self.0
+            .borrow()
+            .iter()
+            .filter_map(JsValue::as_string)
+            .collect()
+    }
+}
+
+pub fn watch_restarts(dl: &JsValue) -> Restarts {
+    Restarts(watch(dl, "onrestart", "reason"))
+}
+
+/// The stored download `id`, as `Download.list()` reports it.
+pub async fn listed(id: &str) -> Option<JsValue> {
+    let all = Array::from(&JsFuture::from(Download::list()).await.unwrap());
+    all.iter().find(|info| text(info, "id") == id)
 }
 
 /// A file name no earlier run used (stores persist across tests).

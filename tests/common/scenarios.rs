@@ -3,59 +3,18 @@
 
 use super::*;
 use resumable_fetch::api::Download;
-use std::cell::RefCell;
-use std::rc::Rc;
-use wasm_bindgen::closure::Closure;
-
-const MIB: f64 = 1024.0 * 1024.0;
-
-/// `dl.start()` without awaiting it.
-fn start(dl: &JsValue) -> Promise {
-    call_now(dl, "start")
-}
-
-/// `dl[method]()`, called now (not when awaited), returning its promise.
-fn call_now(dl: &JsValue, method: &str) -> Promise {
-    let f: Function = Reflect::get(dl, &method.into()).unwrap().into();
-    f.call0(dl).unwrap().into()
-}
-
-/// Records every `received` the download reports.
-fn watch_progress(dl: &JsValue) -> Rc<RefCell<Vec<f64>>> {
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    let sink = seen.clone();
-    let handler = Closure::<dyn FnMut(JsValue)>::new(move |p: JsValue| {
-        sink.borrow_mut().push(field(&p, "received"));
-    });
-    Reflect::set(dl, &"onprogress".into(), handler.as_ref()).unwrap();
-    handler.forget();
-    seen
-}
-
-fn opts(store: &str, block: f64, connections: u32) -> JsValue {
-    options(&[
-        ("store", store.into()),
-        ("blockSize", block.into()),
-        ("connections", connections.into()),
-    ])
-}
-
-async fn listed(id: &str) -> Option<JsValue> {
-    let all = Array::from(&JsFuture::from(Download::list()).await.unwrap());
-    all.iter().find(|info| text(info, "id") == id)
-}
 
 pub async fn downloads_byte_for_byte(store: &str, size: f64) {
     let name = unique("whole");
     configure(&name, &format!("size={size}&seed=7")).await;
     let url = file_url(&name);
-    let dl = open(&url, opts(store, 4.0 * MIB, 3)).await.unwrap();
+    let dl = open(&url, opts(store, 4.0 * MIB, 3, &[])).await.unwrap();
     assert_eq!(text(&dl, "store"), store);
     assert_eq!(text(&dl, "state"), "idle");
     assert!(Reflect::get(&dl, &"resumable".into())
         .unwrap()
         .is_undefined());
-    let progress = watch_progress(&dl);
+    let progress = watch(&dl, "onprogress", "received");
 
     let run = start(&dl);
     assert_eq!(
@@ -77,7 +36,7 @@ pub async fn downloads_byte_for_byte(store: &str, size: f64) {
     assert!(served.iter().all(|s| s.status == 206), "{served:?}");
     assert_eq!(served.iter().map(|s| s.sent).sum::<f64>(), size);
 
-    let progress = progress.take();
+    let progress: Vec<f64> = progress.take().iter().filter_map(JsValue::as_f64).collect();
     assert!(
         progress.windows(2).all(|w| w[0] <= w[1]),
         "progress went back"
@@ -102,11 +61,8 @@ pub async fn resumes_after_an_interruption(store: &str) {
     )
     .await;
     let url = file_url(&name);
-    let with_retries = |retries: u32| {
-        let o = opts(store, block, connections);
-        Reflect::set(&o, &"retries".into(), &retries.into()).unwrap();
-        o
-    };
+    let with_retries =
+        |retries: u32| opts(store, block, connections, &[("retries", retries.into())]);
     let first = open(&url, with_retries(0)).await.unwrap();
     let run = start(&first);
     wait_for_received(&first, 8.0 * MIB, 30).await;
@@ -160,7 +116,7 @@ pub async fn pause_then_start_again(store: &str) {
     )
     .await;
     let url = file_url(&name);
-    let dl = open(&url, opts(store, MIB, 2)).await.unwrap();
+    let dl = open(&url, opts(store, MIB, 2, &[])).await.unwrap();
     let run = start(&dl);
     wait_for_received(&dl, 2.0 * MIB, 30).await;
     call(&dl, "pause", &[]).await.unwrap();
@@ -197,7 +153,9 @@ pub async fn a_server_that_ignores_range(store: &str) {
     let size = 3.0 * MIB;
     let name = unique("norange");
     configure(&name, &format!("size={size}&seed=13&ignore_range=1")).await;
-    let dl = open(&file_url(&name), opts(store, MIB, 3)).await.unwrap();
+    let dl = open(&file_url(&name), opts(store, MIB, 3, &[]))
+        .await
+        .unwrap();
     let state = call(&dl, "start", &[]).await.unwrap();
     assert_eq!(state.as_string().as_deref(), Some("complete"));
     assert_eq!(
@@ -224,7 +182,7 @@ pub async fn a_changed_etag_between_sessions(store: &str) {
     )
     .await;
     let url = file_url(&name);
-    let first = open(&url, opts(store, MIB, 2)).await.unwrap();
+    let first = open(&url, opts(store, MIB, 2, &[])).await.unwrap();
     let run = start(&first);
     wait_for_received(&first, 2.0 * MIB, 30).await;
     call(&first, "pause", &[]).await.unwrap();
@@ -233,17 +191,12 @@ pub async fn a_changed_etag_between_sessions(store: &str) {
 
     // The file is replaced on the server: new bytes, new ETag.
     configure(&name, "seed=15&throttle=0").await;
-    let again = open(&url, opts(store, MIB, 2)).await.unwrap();
+    let again = open(&url, opts(store, MIB, 2, &[])).await.unwrap();
     assert!(field(&again, "received") > 0.0);
-    let restarts = Rc::new(RefCell::new(Vec::new()));
-    let sink = restarts.clone();
-    let handler = Closure::<dyn FnMut(JsValue)>::new(move |r: JsValue| {
-        sink.borrow_mut().push(text(&r, "reason"));
-    });
-    Reflect::set(&again, &"onrestart".into(), handler.as_ref()).unwrap();
+    let restarts = watch_restarts(&again);
     let state = call(&again, "start", &[]).await.unwrap();
     assert_eq!(state.as_string().as_deref(), Some("complete"));
-    assert_eq!(*restarts.borrow(), vec!["server-changed".to_string()]);
+    assert_eq!(restarts.reasons(), ["server-changed"]);
     let blob: web_sys::Blob = call(&again, "blob", &[]).await.unwrap().into();
     let new_sha = server_sha256(&name).await;
     assert_ne!(new_sha, old_sha);
@@ -252,11 +205,7 @@ pub async fn a_changed_etag_between_sessions(store: &str) {
     // With onServerChange: 'fail', a change is an error and the bytes stay.
     configure(&name, &format!("seed=16&throttle={}", 4.0 * MIB)).await;
     call(&again, "cancel", &[]).await.unwrap();
-    let strict = || {
-        let o = opts(store, MIB, 2);
-        Reflect::set(&o, &"onServerChange".into(), &"fail".into()).unwrap();
-        o
-    };
+    let strict = || opts(store, MIB, 2, &[("onServerChange", "fail".into())]);
     let dl = open(&url, strict()).await.unwrap();
     let run = start(&dl);
     wait_for_received(&dl, MIB, 30).await;
@@ -306,7 +255,7 @@ pub async fn rejects_bad_input_with_download_errors(store: &str) {
     }
 
     // A missing file: HTTP_STATUS, and the message names the status.
-    let dl = open(&url, opts(store, MIB, 1)).await.unwrap();
+    let dl = open(&url, opts(store, MIB, 1, &[])).await.unwrap();
     let error = call(&dl, "start", &[]).await.unwrap_err();
     assert_eq!(error_code(&error), "HTTP_STATUS");
     assert!(text(&error, "message").contains("404"));
@@ -324,8 +273,8 @@ pub async fn a_second_writer_for_the_same_id_is_locked(store: &str) {
     )
     .await;
     let url = file_url(&name);
-    let first = open(&url, opts(store, MIB, 2)).await.unwrap();
-    let second = open(&url, opts(store, MIB, 2)).await.unwrap();
+    let first = open(&url, opts(store, MIB, 2, &[])).await.unwrap();
+    let second = open(&url, opts(store, MIB, 2, &[])).await.unwrap();
     let run = start(&first);
     let error = call(&second, "start", &[]).await.unwrap_err();
     assert_eq!(error_code(&error), "LOCKED");
@@ -353,7 +302,7 @@ pub async fn pause_or_cancel_at_once_after_start(store: &str) {
     )
     .await;
     let url = file_url(&name);
-    let dl = open(&url, opts(store, MIB, 2)).await.unwrap();
+    let dl = open(&url, opts(store, MIB, 2, &[])).await.unwrap();
     let run = start(&dl);
     let paused = call_now(&dl, "pause");
     assert_eq!(
