@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing resumable-fetch needs, idempotently:
 # a Rust toolchain that can target wasm32, wasm-bindgen-cli at the version in
-# Cargo.lock, wasm-pack, Chromium + chromedriver and nginx. A second run only
-# checks and takes seconds. See ../README.md ("Setup") for what it does where.
+# Cargo.lock, wasm-pack, Chromium + chromedriver, Firefox ESR + geckodriver,
+# WebKitGTK's WebKitWebDriver + Xvfb, and nginx. A second run only checks and
+# takes seconds.
 #
 # The chosen toolchain is written to target/toolchain for the Makefile.
 set -euo pipefail
@@ -101,7 +102,11 @@ if ! command -v wasm-pack >/dev/null; then
 fi
 
 # Browsers and servers --------------------------------------------------------
-apt_install chromium chromium-driver nginx-light
+apt_install chromium chromium-driver firefox-esr webkit2gtk-driver xvfb xauth nginx-light
+if [ "$(geckodriver --version 2>/dev/null | head -n1 | cut -d' ' -f2)" != 0.37.1 ]; then
+  say "installing geckodriver (about a minute)"
+  cargo +"$TOOLCHAIN" install -q geckodriver --version 0.37.1
+fi
 # The nginx service is not wanted; tests and the demo start their own on loopback.
 if command -v systemctl >/dev/null && systemctl is-active -q nginx 2>/dev/null; then as_root systemctl stop nginx || true; fi
 

@@ -96,7 +96,8 @@ async fn rangeless_and_multipart_206s_are_refused() {
 
 #[wasm_bindgen_test]
 async fn a_compressed_206_is_refused() {
-    conformance::a_compressed_206_is_refused("indexeddb", true).await;
+    // Chromium refuses every compressed 206 itself; Firefox delivers it decoded.
+    conformance::a_compressed_206_is_refused("indexeddb", common::engine() == "chromium").await;
 }
 
 #[wasm_bindgen_test]
@@ -280,6 +281,12 @@ mod browser_only {
                 "SKIPPED a_5_gib_file_downloads_with_64_bit_offsets: {free} GiB free for the \
                  browser profile, 12 GiB needed (the native 5 GiB test still ran)"
             );
+            return;
+        }
+        if engine() == "webkit" {
+            // Its automation session keeps IndexedDB in memory (it refuses
+            // Blob values): 5 GiB there is 5 GiB of RAM.
+            console_log!("SKIPPED a_5_gib_file_downloads_with_64_bit_offsets in WebKitGTK: storage in memory");
             return;
         }
         let size = 5.0 * 1024.0 * MIB + 12345.0;

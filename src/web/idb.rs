@@ -5,6 +5,8 @@
 //! are written in one transaction, so a record never claims a missing piece.
 //! Pieces are Blob values: the browser keeps them on disk, and the finished
 //! file is `new Blob(pieces)`, which references them instead of copying.
+//! Where an engine cannot store Blobs (WebKit with an ephemeral session:
+//! "Error preparing Blob/File data"), pieces are stored as bytes instead.
 //! Every transaction is opened, filled and awaited with no network await in
 //! between (a transaction left idle across an await would auto-commit).
 
@@ -13,7 +15,7 @@ use crate::core::range::ByteRange;
 use crate::core::store::Store;
 use crate::core::{StoreError, StoreErrorKind};
 use js_sys::{Array, Uint8Array};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -46,6 +48,8 @@ const PIECES: &str = "pieces";
 thread_local! {
     /// One connection per page or worker, opened on first use.
     static DB: RefCell<Option<IdbDatabase>> = const { RefCell::new(None) };
+    /// Whether this engine stores Blob values: unknown until the first commit.
+    static BLOB_VALUES: Cell<Option<bool>> = const { Cell::new(None) };
 }
 
 #[derive(Clone)]
@@ -158,13 +162,28 @@ impl Store for IdbStore {
         record: &[u8],
     ) -> Result<(), StoreError> {
         let parts: Array = chunks.into_iter().collect();
-        let blob = Blob::new_with_u8_array_sequence(&parts).map_err(|e| js::store_error(&e))?;
-        self.write(|records, pieces| {
-            pieces.put_with_key(&blob, &piece_key(id, offset))?;
-            records.put_with_key(&Uint8Array::from(record), &id.into())?;
-            Ok(())
-        })
-        .await
+        let put = |value: JsValue| {
+            self.write(move |records, pieces| {
+                pieces.put_with_key(&value, &piece_key(id, offset))?;
+                records.put_with_key(&Uint8Array::from(record), &id.into())?;
+                Ok(())
+            })
+        };
+        if BLOB_VALUES.get() != Some(false) {
+            let blob = Blob::new_with_u8_array_sequence(&parts).map_err(|e| js::store_error(&e))?;
+            match put(blob.into()).await {
+                Ok(()) => {
+                    BLOB_VALUES.set(Some(true));
+                    return Ok(());
+                }
+                // Nothing was written: the same commit is made with bytes.
+                Err(e) if e.kind == StoreErrorKind::Failed && BLOB_VALUES.get().is_none() => {
+                    BLOB_VALUES.set(Some(false));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        put(concat(&parts).into()).await
     }
 
     async fn reset(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
@@ -204,10 +223,8 @@ impl Store for IdbStore {
         part: ByteRange,
     ) -> Result<Vec<u8>, StoreError> {
         let request = self.query(|_, pieces| pieces.get(&piece_key(id, piece.start)))?;
-        let blob = done(&request)
-            .await?
-            .dyn_into::<Blob>()
-            .map_err(|_| corrupt(format!("the piece at byte {} is missing", piece.start)))?;
+        let blob = as_blob(done(&request).await?)
+            .ok_or_else(|| corrupt(format!("the piece at byte {} is missing", piece.start)))?;
         let (from, to) = (part.start - piece.start, part.end - piece.start);
         if to as f64 > blob.size() {
             return Err(corrupt(format!(
@@ -240,7 +257,7 @@ impl Store for IdbStore {
             .zip(values.iter())
             .filter_map(|(key, value)| {
                 let offset = Array::from(&key).get(1).as_f64()?;
-                Some((offset as u64, value.dyn_into::<Blob>().ok()?))
+                Some((offset as u64, as_blob(value)?))
             })
             .collect();
         let parts = Array::new();
@@ -260,6 +277,30 @@ impl Store for IdbStore {
         }
         Blob::new_with_blob_sequence(&parts).map_err(|e| js::store_error(&e))
     }
+}
+
+/// A stored piece as a Blob, whether it was stored as one or as bytes.
+fn as_blob(value: JsValue) -> Option<Blob> {
+    if value.is_instance_of::<Uint8Array>() {
+        return Blob::new_with_u8_array_sequence(&Array::of1(&value)).ok();
+    }
+    value.dyn_into::<Blob>().ok()
+}
+
+/// The chunks as one `Uint8Array`.
+fn concat(parts: &Array) -> Uint8Array {
+    let total: u32 = parts
+        .iter()
+        .map(|p| p.unchecked_into::<Uint8Array>().length())
+        .sum();
+    let out = Uint8Array::new_with_length(total);
+    let mut at = 0;
+    for part in parts.iter() {
+        let part: Uint8Array = part.unchecked_into();
+        out.set(&part, at);
+        at += part.length();
+    }
+    out
 }
 
 fn create_schema(request: &IdbOpenDbRequest) {

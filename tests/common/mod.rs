@@ -98,6 +98,32 @@ pub async fn listed(id: &str) -> Option<JsValue> {
     all.iter().find(|info| text(info, "id") == id)
 }
 
+/// The browser engine the suite runs in: "chromium", "firefox" or "webkit".
+pub fn engine() -> &'static str {
+    let agent = js::get_user_agent();
+    if agent.contains("Firefox/") {
+        "firefox"
+    } else if agent.contains("Chrome/") {
+        "chromium"
+    } else {
+        "webkit"
+    }
+}
+
+mod js {
+    use js_sys::Reflect;
+    use wasm_bindgen::JsValue;
+
+    pub fn get_user_agent() -> String {
+        let navigator =
+            Reflect::get(&js_sys::global(), &"navigator".into()).unwrap_or(JsValue::UNDEFINED);
+        Reflect::get(&navigator, &"userAgent".into())
+            .ok()
+            .and_then(|a| a.as_string())
+            .unwrap_or_default()
+    }
+}
+
 /// A file name no earlier run used (stores persist across tests).
 pub fn unique(name: &str) -> String {
     format!(
