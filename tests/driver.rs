@@ -801,6 +801,7 @@ fn offline_suspends_without_spending_retries_and_online_resumes() {
         assert!(polls < 100_000);
     }
     dl.suspend();
+    assert!(dl.is_suspended());
     // The connections store what arrived and stop; then nothing happens.
     for _ in 0..1000 {
         assert!(run.as_mut().poll(&mut cx).is_pending());
@@ -817,6 +818,7 @@ fn offline_suspends_without_spending_retries_and_online_resumes() {
     );
     assert_eq!(dl.received(), server.sent(), "what arrived was stored");
     dl.resume();
+    assert!(!dl.is_suspended());
     assert_eq!(block_on(run), Ok(Outcome::Complete));
     assert_eq!(bytes(&dl), server.content());
     assert!(

@@ -286,10 +286,6 @@ where
         )
     }
 
-    pub fn store(&self) -> &S {
-        &self.store
-    }
-
     /// Marks the download running now, for a caller that polls [`run`] only
     /// later (as a JS promise does): a `pause()` in between then counts.
     /// [`run`] does it itself otherwise.
