@@ -12,7 +12,13 @@ cd "$(dirname "$0")/.."
 dir=$(realpath "$1") port=$2 mode=${3:-}
 mkdir -p "$dir/files" "$dir/logs" "$dir/tmp"
 root=$PWD
+# Workers run as whoever started nginx: the checkout may be readable by its
+# owner only (a clone in a mktemp -d directory is), and nginx started as root
+# would otherwise serve it as "nobody" and answer 403.
+user_line=""
+[ "$(id -u)" = 0 ] && user_line="user root root;"
 cat >"$dir/nginx.conf" <<CONF
+$user_line
 worker_processes 1;
 pid $dir/nginx.pid;
 error_log $dir/logs/error.log warn;
