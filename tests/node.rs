@@ -115,6 +115,11 @@ async fn errors_and_stalls_are_retried_then_reported() {
 }
 
 #[wasm_bindgen_test]
+async fn abandoned_bodies_release_their_connections() {
+    conformance::abandoned_bodies_release_their_connections("memory").await;
+}
+
+#[wasm_bindgen_test]
 async fn connections_bound_the_requests_in_flight() {
     conformance::connections_bound_the_requests_in_flight("memory").await;
 }

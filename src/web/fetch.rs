@@ -171,6 +171,21 @@ impl Body for FetchBody {
     }
 }
 
+/// An abandoned body is cancelled before its request is aborted: WebKit
+/// keeps an aborted request's socket open until the server closes it, and
+/// six such sockets block every later request to that host.
+impl Drop for FetchBody {
+    fn drop(&mut self) {
+        if let Some(reader) = &self.reader {
+            // The outcome does not matter; awaiting it keeps a rejection handled.
+            let cancelled = JsFuture::from(reader.cancel());
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = cancelled.await;
+            });
+        }
+    }
+}
+
 /// Aborts its request when dropped: when a body is abandoned (paused,
 /// stalled, not needed) the connection is released at once.
 struct AbortOnDrop(AbortController);

@@ -345,6 +345,31 @@ pub async fn errors_and_stalls_are_retried_then_reported(store: &str) {
     assert_eq!(log(&name).await.len(), 3, "one attempt and two retries");
 }
 
+/// More stalled bodies than a browser keeps connections per host (six):
+/// each abandoned body must release its connection, or the later downloads
+/// queue behind sockets the server holds open, and stall themselves.
+pub async fn abandoned_bodies_release_their_connections(store: &str) {
+    for _ in 0..8 {
+        let name = unique("abandoned");
+        configure(
+            &name,
+            &format!("size={MIB}&seed=28&stall_next=1&stall_after=65536"),
+        )
+        .await;
+        let retries = [
+            ("stallTimeoutMs", JsValue::from(1000)),
+            ("retries", JsValue::from(3)),
+        ];
+        let dl = open(&file_url(&name), opts(store, MIB, 1, &retries))
+            .await
+            .unwrap();
+        completes(&dl, &name).await;
+        let faults: Vec<_> = log(&name).await.into_iter().map(|s| s.fault).collect();
+        assert_eq!(faults, [Some("stall".to_string()), None]);
+        remove(&file_url(&name)).await;
+    }
+}
+
 /// Measured on the fault server's second origin: a browser's pool of
 /// connections per host is shared by every test of the page, and the one of
 /// the main origin may still hold sockets of earlier tests' stalled bodies.
