@@ -22,11 +22,45 @@ const TYPES: &str = r#"
 /** Where the blocks of a download are stored. */
 export type StoreKind = 'auto' | 'indexeddb' | 'memory';
 
+/**
+ * A store of your own (a file system, KV, the Cache API, a Map): a plain object
+ * whose methods may return values or promises. One file per download, written
+ * at byte offsets, plus an opaque record per download. resumable-fetch calls
+ * `write` and only then `putRecord` for the bytes that record claims, so a
+ * record must be durable no sooner than the bytes written before it. A thrown
+ * error named 'QuotaExceededError' (or with code 'ENOSPC') pauses the download
+ * with QUOTA_EXCEEDED.
+ */
+export interface CustomStore {
+  /** What `dl.store` and `Download.list()` report. Default 'custom'. */
+  readonly name?: string;
+  /** The record last put for `id`, or null/undefined when there is none. */
+  getRecord(id: string): Promise<Uint8Array | null | undefined> | Uint8Array | null | undefined;
+  /** Replaces the record of `id`. */
+  putRecord(id: string, record: Uint8Array): Promise<void> | void;
+  /** Every record stored (those of other libraries are not expected here). */
+  records(): Promise<Uint8Array[]> | Uint8Array[];
+  /** Writes `data` at byte `offset` of the file of `id` (growing it as needed). */
+  write(id: string, offset: number, data: Uint8Array): Promise<void> | void;
+  /** Exactly `length` bytes at byte `offset` of the file of `id`. */
+  read(id: string, offset: number, length: number): Promise<Uint8Array> | Uint8Array;
+  /** Deletes the record and the file of `id`; deleting nothing is not an error. */
+  delete(id: string): Promise<void> | void;
+  /** Optional: the first `size` bytes of the file as a Blob, ideally disk-backed.
+   * Without it, `blob()` reads the file into memory. */
+  file?(id: string, size: number): Promise<Blob> | Blob;
+}
+
+/** Which stores `Download.list()` and `Download.remove()` look in. Default: every built-in one. */
+export interface StoreSelection {
+  store?: StoreKind | CustomStore;
+}
+
 export interface DownloadOptions {
   /** The key the download is stored under. Default: the URL without its fragment. */
   id?: string;
   /** Default 'auto': IndexedDB where it can be opened, else memory. */
-  store?: StoreKind;
+  store?: StoreKind | CustomStore;
   /** Parallel range requests, 1 to 16. Default 3. */
   connections?: number;
   /** Bytes per request and per stored block, 1 KiB to 1 GiB. Default 8 MiB. */
@@ -66,7 +100,8 @@ export interface DownloadInfo {
   received: number;
   total: number | undefined;
   state: 'complete' | 'partial';
-  store: StoreKind;
+  /** 'indexeddb', 'memory', or a custom store's name. */
+  store: string;
   filename: string;
   updatedAt: number;
 }
@@ -98,12 +133,15 @@ pub struct Download {
 
 struct Inner {
     engine: Engine,
-    store: &'static str,
+    /// The engine's store too, for its name and `persist()`.
+    backend: Backend,
     state: Cell<&'static str>,
     /// The promise of the run in progress, which `start`, `pause` and
     /// `cancel` all wait on.
     run: RefCell<Option<Promise>>,
     cancelled: Cell<bool>,
+    /// `navigator.storage.persist()` is asked at the first `start()`.
+    asked_persistence: Cell<bool>,
     onprogress: RefCell<Option<Function>>,
     onrestart: RefCell<Option<Function>>,
     /// While running: the page's offline/online events suspend and resume it.
@@ -123,8 +161,7 @@ impl Download {
         future_to_promise(async move {
             let (options, choice, transport) = parse_options(&url, &options).map_err(to_js)?;
             let backend = Backend::open(choice).await.map_err(|e| to_js(e.into()))?;
-            let store = backend.name();
-            let engine = Engine::open(transport, backend, JsClock, options)
+            let engine = Engine::open(transport, backend.clone(), JsClock, options)
                 .await
                 .map_err(to_js)?;
             if let Some(why) = engine.discarded_record() {
@@ -141,10 +178,11 @@ impl Download {
             };
             let inner = Inner {
                 engine,
-                store,
+                backend,
                 state: Cell::new(state),
                 run: RefCell::new(None),
                 cancelled: Cell::new(false),
+                asked_persistence: Cell::new(false),
                 onprogress: RefCell::new(None),
                 onrestart: RefCell::new(None),
                 network: RefCell::new(None),
@@ -173,6 +211,9 @@ impl Download {
             return Promise::reject(&to_js(e));
         }
         self.inner.state.set("running");
+        if !self.inner.asked_persistence.replace(true) {
+            self.inner.backend.ask_persistence();
+        }
         self.inner.follow_network();
         let inner = self.inner.clone();
         let run = future_to_promise(async move {
@@ -278,9 +319,10 @@ impl Download {
         self.inner.engine.filename()
     }
 
-    #[wasm_bindgen(getter, unchecked_return_type = "StoreKind")]
+    /// 'indexeddb', 'memory', or a custom store's name.
+    #[wasm_bindgen(getter)]
     pub fn store(&self) -> String {
-        self.inner.store.to_string()
+        self.inner.backend.name()
     }
 
     /// Whether the server honours Range requests: `undefined` until it has
@@ -325,29 +367,38 @@ impl Download {
         *self.inner.onrestart.borrow_mut() = f;
     }
 
-    /// Every download stored in this origin (IndexedDB) or this page (memory).
+    /// Every download stored in this origin (IndexedDB) and this page
+    /// (memory), or in the store given.
     #[wasm_bindgen(unchecked_return_type = "Promise<DownloadInfo[]>")]
-    pub fn list() -> Promise {
+    pub fn list(
+        #[wasm_bindgen(unchecked_optional_param_type = "StoreSelection")] options: Option<JsValue>,
+    ) -> Promise {
         future_to_promise(async move {
+            let choice = store_selection(options).map_err(to_js)?;
             let out = Array::new();
-            for backend in Backend::all().await {
+            for backend in Backend::all(choice).await {
                 for record in driver::list(&backend).await.map_err(to_js)? {
-                    out.push(&info(&record, backend.name()));
+                    out.push(&info(&record, &backend.name()));
                 }
             }
             Ok(out.into())
         })
     }
 
-    /// Deletes a download from every store. Not while it runs in this page.
+    /// Deletes a download from every built-in store, or from the store
+    /// given. Not while it runs in this page.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn remove(id: String) -> Promise {
+    pub fn remove(
+        id: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "StoreSelection")] options: Option<JsValue>,
+    ) -> Promise {
         future_to_promise(async move {
+            let choice = store_selection(options).map_err(to_js)?;
             if RUNNING.with(|r| r.borrow().contains(&id)) {
                 return Err(to_js(Error::Locked { id }));
             }
             let _lock = DownloadLock::take(&id).await.map_err(to_js)?;
-            for backend in Backend::all().await {
+            for backend in Backend::all(choice).await {
                 core::store::Store::remove(&backend, &id)
                     .await
                     .map_err(|e| to_js(e.into()))?;
@@ -378,6 +429,8 @@ impl Inner {
             Ok(_) if self.cancelled.get() => ("paused", Err(Error::Aborted)),
             Ok(Outcome::Complete) => ("complete", Ok("complete")),
             Ok(Outcome::Paused) => ("paused", Ok("paused")),
+            // Out of space: everything stored is kept, start() continues once there is room.
+            Err(e) if e.code() == "QUOTA_EXCEEDED" => ("paused", Err(e)),
             Err(e) => ("failed", Err(e)),
         };
         self.state.set(state);
@@ -541,8 +594,9 @@ fn parse_options(
     if let Some(id) = string(options, "id")? {
         parsed.id = id;
     }
-    if let Some(store) = string(options, "store")? {
-        choice = StoreChoice::parse(&store)?;
+    let store = js::get(options, "store");
+    if !store.is_undefined() {
+        choice = StoreChoice::parse(store)?;
     }
     if let Some(n) = integer(options, "connections")? {
         parsed.connections = u32::try_from(n).unwrap_or(u32::MAX);
@@ -598,6 +652,18 @@ fn parse_options(
     }
     parsed.validate()?;
     Ok((parsed, choice, transport))
+}
+
+/// The `{ store }` of `Download.list()` and `Download.remove()`.
+fn store_selection(options: Option<JsValue>) -> Result<StoreChoice, Error> {
+    let store = options
+        .as_ref()
+        .map_or(JsValue::UNDEFINED, |o| js::get(o, "store"));
+    if store.is_undefined() {
+        Ok(StoreChoice::Auto)
+    } else {
+        StoreChoice::parse(store)
+    }
 }
 
 /// The URL made absolute against the page (if any), http or https only.

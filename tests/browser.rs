@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{conformance, scenarios};
+use common::{conformance, custom_store, scenarios};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -228,7 +228,7 @@ mod browser_only {
         assert_eq!(error_code(&error), "LOCKED");
         assert!(text(&error, "message").contains("another tab or worker"));
         assert_ne!(text(&dl, "state"), "running");
-        let removal = JsFuture::from(resumable_fetch::api::Download::remove(url.clone()))
+        let removal = JsFuture::from(resumable_fetch::api::Download::remove(url.clone(), None))
             .await
             .unwrap_err();
         assert_eq!(error_code(&removal), "LOCKED");
@@ -239,6 +239,46 @@ mod browser_only {
         let state = call(&dl, "start", &[]).await.unwrap();
         assert_eq!(state.as_string().as_deref(), Some("complete"));
         call(&dl, "cancel", &[]).await.unwrap();
+    }
+
+    #[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+    export function spyOnPersist() {
+      const storage = globalThis.navigator?.storage;
+      if (typeof storage?.persist !== 'function') return null;
+      const original = storage.persist;
+      const spy = { calls: 0, restore() { delete storage.persist; } };
+      storage.persist = function () { spy.calls += 1; return original.call(storage); };
+      return spy;
+    }
+    "#)]
+    extern "C" {
+        #[wasm_bindgen(js_name = spyOnPersist)]
+        fn spy_on_persist() -> JsValue;
+    }
+
+    #[wasm_bindgen_test]
+    async fn persistence_is_asked_at_the_first_start() {
+        let spy = spy_on_persist();
+        if spy.is_null() {
+            console_log!("SKIPPED persistence_is_asked_at_the_first_start in {}: no navigator.storage.persist", engine());
+            return;
+        }
+        let calls = || field(&spy, "calls");
+        let name = unique("persist");
+        configure(&name, &format!("size={}&seed=34", MIB)).await;
+        let url = file_url(&name);
+        let in_memory = open(&url, opts("memory", MIB, 1, &[])).await.unwrap();
+        call(&in_memory, "start", &[]).await.unwrap();
+        assert_eq!(calls(), 0.0, "memory is not persistent storage");
+        let dl = open(&url, opts("indexeddb", MIB, 1, &[])).await.unwrap();
+        let run = start(&dl);
+        assert_eq!(calls(), 1.0, "asked when the download starts");
+        JsFuture::from(run).await.unwrap();
+        call(&dl, "start", &[]).await.unwrap();
+        assert_eq!(calls(), 1.0, "asked once");
+        call(&spy, "restore", &[]).await.unwrap();
+        call(&dl, "cancel", &[]).await.unwrap();
+        call(&in_memory, "cancel", &[]).await.unwrap();
     }
 
     #[wasm_bindgen_test]
@@ -372,4 +412,19 @@ async fn a_changed_last_modified_or_length_restarts() {
 #[wasm_bindgen_test]
 async fn pause_or_cancel_at_once_after_start() {
     scenarios::pause_or_cancel_at_once_after_start("indexeddb").await;
+}
+
+#[wasm_bindgen_test]
+async fn a_map_backed_store_downloads_and_resumes() {
+    custom_store::a_map_backed_store_downloads_and_resumes().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_full_custom_store_pauses_with_quota_exceeded() {
+    custom_store::a_full_custom_store_pauses_with_quota_exceeded().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_broken_custom_store_is_reported() {
+    custom_store::a_broken_custom_store_is_reported().await;
 }

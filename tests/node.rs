@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{conformance, scenarios};
+use common::{conformance, custom_store, scenarios};
 use wasm_bindgen_test::*;
 
 #[wasm_bindgen_test]
@@ -143,4 +143,19 @@ async fn a_changed_last_modified_or_length_restarts() {
 #[wasm_bindgen_test]
 async fn pause_or_cancel_at_once_after_start() {
     scenarios::pause_or_cancel_at_once_after_start("memory").await;
+}
+
+#[wasm_bindgen_test]
+async fn a_map_backed_store_downloads_and_resumes() {
+    custom_store::a_map_backed_store_downloads_and_resumes().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_full_custom_store_pauses_with_quota_exceeded() {
+    custom_store::a_full_custom_store_pauses_with_quota_exceeded().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_broken_custom_store_is_reported() {
+    custom_store::a_broken_custom_store_is_reported().await;
 }

@@ -5,7 +5,7 @@
 //! transaction) the record that claims it; `reset` writes the record that
 //! claims nothing before deleting pieces.
 
-use super::error::StoreError;
+use super::error::{StoreError, StoreErrorKind};
 use super::range::ByteRange;
 use super::transport::Chunk;
 
@@ -53,4 +53,44 @@ pub trait Store {
     /// or of another length is a `Corrupt` error, never a silent gap.
     async fn assemble(&self, id: &str, pieces: &[ByteRange])
         -> Result<Self::Assembled, StoreError>;
+}
+
+/// The length of a file stored in one piece after another from byte 0, as
+/// positional stores (one file per download) hold a complete download. A
+/// gap or overlap is a `Corrupt` error.
+pub fn contiguous_length(pieces: &[ByteRange]) -> Result<u64, StoreError> {
+    let mut end = 0;
+    for piece in pieces {
+        if piece.start != end {
+            return Err(StoreError::new(
+                StoreErrorKind::Corrupt,
+                format!("the stored pieces do not follow each other at byte {end}"),
+            ));
+        }
+        end = piece.end;
+    }
+    Ok(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(start: u64, end: u64) -> ByteRange {
+        ByteRange { start, end }
+    }
+
+    #[test]
+    fn contiguous_pieces_have_a_length_and_gaps_are_corrupt() {
+        assert_eq!(contiguous_length(&[]).ok(), Some(0));
+        assert_eq!(contiguous_length(&[r(0, 5), r(5, 9)]).ok(), Some(9));
+        for bad in [
+            vec![r(1, 5)],
+            vec![r(0, 5), r(6, 9)],
+            vec![r(0, 5), r(4, 9)],
+        ] {
+            let error = contiguous_length(&bad).err().map(|e| e.kind);
+            assert_eq!(error, Some(StoreErrorKind::Corrupt), "{bad:?}");
+        }
+    }
 }

@@ -1,11 +1,14 @@
 //! The store a download uses, chosen from the `store` option.
 
+use super::custom::CustomStore;
 use super::idb::IdbStore;
 use crate::core::memory::MemoryStore;
 use crate::core::range::ByteRange;
 use crate::core::store::Store;
 use crate::core::{Error, StoreError};
-use js_sys::{Array, Uint8Array};
+use js_sys::{Array, Function, Promise, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
 
 thread_local! {
@@ -20,23 +23,31 @@ fn page_memory() -> MemoryStore<Uint8Array> {
 }
 
 /// The `store` option.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum StoreChoice {
     /// The best persistent store available, else memory.
     Auto,
     IndexedDb,
     Memory,
+    Custom(CustomStore),
 }
 
 impl StoreChoice {
-    pub fn parse(value: &str) -> Result<Self, Error> {
-        match value {
-            "auto" => Ok(Self::Auto),
-            "indexeddb" => Ok(Self::IndexedDb),
-            "memory" => Ok(Self::Memory),
-            other => Err(Error::invalid(
+    /// A store name, or a custom store object.
+    pub fn parse(value: JsValue) -> Result<Self, Error> {
+        if value.is_object() {
+            return CustomStore::new(value).map(Self::Custom);
+        }
+        match value.as_string().as_deref() {
+            Some("auto") => Ok(Self::Auto),
+            Some("indexeddb") => Ok(Self::IndexedDb),
+            Some("memory") => Ok(Self::Memory),
+            _ => Err(Error::invalid(
                 "store",
-                format!("{other:?} is not one of 'auto', 'indexeddb', 'memory'"),
+                format!(
+                    "{} is not one of 'auto', 'indexeddb', 'memory' or a custom store object",
+                    super::js::message(&value)
+                ),
             )),
         }
     }
@@ -46,6 +57,7 @@ impl StoreChoice {
 pub enum Backend {
     IndexedDb(IdbStore),
     Memory(MemoryStore<Uint8Array>),
+    Custom(CustomStore),
 }
 
 impl Backend {
@@ -55,6 +67,7 @@ impl Backend {
         match choice {
             StoreChoice::IndexedDb => Ok(Self::IndexedDb(IdbStore::open().await?)),
             StoreChoice::Memory => Ok(Self::Memory(page_memory())),
+            StoreChoice::Custom(store) => Ok(Self::Custom(store)),
             StoreChoice::Auto => Ok(match IdbStore::open().await {
                 Ok(idb) => Self::IndexedDb(idb),
                 Err(_) => Self::Memory(page_memory()),
@@ -62,20 +75,48 @@ impl Backend {
         }
     }
 
-    /// Every store this page can reach, for `Download.list()` and `remove()`.
-    pub async fn all() -> Vec<Self> {
-        let mut all = vec![Self::Memory(page_memory())];
-        if let Ok(idb) = IdbStore::open().await {
-            all.push(Self::IndexedDb(idb));
+    /// The stores `Download.list()` and `remove()` look in: the one named,
+    /// else every built-in store this page can reach.
+    pub async fn all(choice: StoreChoice) -> Vec<Self> {
+        match choice {
+            StoreChoice::Auto => {
+                let mut all = vec![Self::Memory(page_memory())];
+                if let Ok(idb) = IdbStore::open().await {
+                    all.push(Self::IndexedDb(idb));
+                }
+                all
+            }
+            choice => Self::open(choice).await.into_iter().collect(),
         }
-        all
     }
 
-    /// The name `dl.store` reports.
-    pub fn name(&self) -> &'static str {
+    /// The name `dl.store` reports (a custom store's own `name`, else 'custom').
+    pub fn name(&self) -> String {
         match self {
-            Self::IndexedDb(_) => "indexeddb",
-            Self::Memory(_) => "memory",
+            Self::IndexedDb(_) => "indexeddb".into(),
+            Self::Memory(_) => "memory".into(),
+            Self::Custom(store) => store.name().into(),
+        }
+    }
+}
+
+impl Backend {
+    /// Asks the browser to keep this origin's storage under pressure
+    /// (`navigator.storage.persist()`), for stores the browser may evict.
+    /// The answer changes nothing here: without it, downloads still work.
+    pub fn ask_persistence(&self) {
+        if !matches!(self, Self::IndexedDb(_)) {
+            return;
+        }
+        let storage = super::js::get(&super::js::get(&js_sys::global(), "navigator"), "storage");
+        let Ok(persist) = super::js::get(&storage, "persist").dyn_into::<Function>() else {
+            return;
+        };
+        if let Ok(asked) = persist.call0(&storage) {
+            let answer = JsFuture::from(Promise::resolve(&asked));
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = answer.await;
+            });
         }
     }
 }
@@ -86,6 +127,7 @@ macro_rules! delegate {
         match $self {
             Backend::IndexedDb($store) => $call,
             Backend::Memory($store) => $call,
+            Backend::Custom($store) => $call,
         }
     };
 }
@@ -129,6 +171,7 @@ impl Store for Backend {
     async fn assemble(&self, id: &str, pieces: &[ByteRange]) -> Result<Blob, StoreError> {
         match self {
             Backend::IndexedDb(s) => s.assemble(id, pieces).await,
+            Backend::Custom(s) => s.assemble(id, pieces).await,
             Backend::Memory(s) => {
                 let chunks: Array = s.assemble(id, pieces).await?.into_iter().collect();
                 Blob::new_with_u8_array_sequence(&chunks).map_err(|e| super::js::store_error(&e))

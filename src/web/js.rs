@@ -31,10 +31,15 @@ pub fn error_name(value: &JsValue) -> Option<String> {
 }
 
 /// Classifies a storage failure by its `DOMException` name, as
-/// indexed_db_futures does; anything unknown is `Failed`, never a panic.
+/// indexed_db_futures does (and Node's `ENOSPC` code); anything unknown is
+/// `Failed`, never a panic.
 pub fn store_error(value: &JsValue) -> StoreError {
     let kind = match error_name(value).as_deref() {
         Some("QuotaExceededError") => StoreErrorKind::QuotaExceeded,
+        // A full disk under Node's file system, e.g. in a custom store.
+        _ if get(value, "code").as_string().as_deref() == Some("ENOSPC") => {
+            StoreErrorKind::QuotaExceeded
+        }
         Some("SecurityError" | "InvalidAccessError" | "NotAllowedError") => {
             StoreErrorKind::Unavailable
         }

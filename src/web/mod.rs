@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod clock;
+pub mod custom;
 pub mod fetch;
 pub mod idb;
 pub mod js;

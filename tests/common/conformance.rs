@@ -34,7 +34,7 @@ async fn slow_file(name: &str, size: f64, params: &str) {
 }
 
 async fn remove(url: &str) {
-    JsFuture::from(Download::remove(url.to_string()))
+    JsFuture::from(Download::remove(url.to_string(), None))
         .await
         .unwrap();
 }
@@ -308,7 +308,7 @@ pub async fn an_expired_signed_url_fails_and_set_url_continues(store: &str) {
     assert!(restarts.reasons().is_empty(), "the same file: kept");
     let fetched: f64 = log(&name).await.iter().map(|s| s.sent).sum();
     assert_eq!(fetched, 6.0 * MIB - stored);
-    JsFuture::from(Download::remove(name)).await.unwrap();
+    JsFuture::from(Download::remove(name, None)).await.unwrap();
 }
 
 pub async fn errors_and_stalls_are_retried_then_reported(store: &str) {
@@ -321,7 +321,7 @@ pub async fn errors_and_stalls_are_retried_then_reported(store: &str) {
         ),
     )
     .await;
-    let fast_stall = [("stallTimeoutMs", JsValue::from(500))];
+    let fast_stall = [("stallTimeoutMs", JsValue::from(1000))];
     let dl = open(&file_url(&name), opts(store, MIB, 1, &fast_stall))
         .await
         .unwrap();

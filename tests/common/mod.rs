@@ -94,7 +94,7 @@ pub fn watch_restarts(dl: &JsValue) -> Restarts {
 
 /// The stored download `id`, as `Download.list()` reports it.
 pub async fn listed(id: &str) -> Option<JsValue> {
-    let all = Array::from(&JsFuture::from(Download::list()).await.unwrap());
+    let all = Array::from(&JsFuture::from(Download::list(None)).await.unwrap());
     all.iter().find(|info| text(info, "id") == id)
 }
 
@@ -320,5 +320,7 @@ pub async fn head_of(blob: &web_sys::Blob, len: f64) -> Vec<u8> {
 }
 
 pub mod scenarios;
+
+pub mod custom_store;
 
 pub mod conformance;

@@ -47,7 +47,9 @@ pub async fn downloads_byte_for_byte(store: &str, size: f64) {
     assert_eq!(text(&info, "state"), "complete");
     assert_eq!(text(&info, "store"), store);
     assert_eq!(field(&info, "received"), size);
-    JsFuture::from(Download::remove(url.clone())).await.unwrap();
+    JsFuture::from(Download::remove(url.clone(), None))
+        .await
+        .unwrap();
     assert!(listed(&url).await.is_none());
 }
 
@@ -104,7 +106,7 @@ pub async fn resumes_after_an_interruption(store: &str) {
         fetched_again <= missing + f64::from(connections) * block,
         "fetched {fetched_again} for {missing} missing bytes"
     );
-    JsFuture::from(Download::remove(url)).await.unwrap();
+    JsFuture::from(Download::remove(url, None)).await.unwrap();
 }
 
 pub async fn pause_then_start_again(store: &str) {
@@ -279,7 +281,7 @@ pub async fn a_second_writer_for_the_same_id_is_locked(store: &str) {
     let error = call(&second, "start", &[]).await.unwrap_err();
     assert_eq!(error_code(&error), "LOCKED");
     assert!(text(&error, "message").contains(&url));
-    let removed = JsFuture::from(Download::remove(url.clone()))
+    let removed = JsFuture::from(Download::remove(url.clone(), None))
         .await
         .unwrap_err();
     assert_eq!(error_code(&removed), "LOCKED", "not removed while it runs");
