@@ -54,7 +54,7 @@ step "wasm in WebKitGTK $(dpkg-query -W -f='${Version}' webkit2gtk-driver 2>/dev
 echo "note: WebKitGTK's automation session refuses Blob values in IndexedDB; pieces are stored as bytes there"
 SAFARIDRIVER=$(command -v WebKitWebDriver) xvfb-run -a cargo test --target wasm32-unknown-unknown --test browser
 
-step "end to end: the demo page in Chromium, reloaded and relaunched mid-download (Playwright, nginx)"
+step "end to end: the demo page in Chromium, reloaded and relaunched mid-download, and out of quota (Playwright, nginx)"
 scripts/package.sh
 sample_file "$e2e/files/sample.bin" $((128 << 20))
 rm -rf "$e2e/logs"
@@ -62,5 +62,7 @@ port=$(free_port)
 scripts/nginx.sh "$e2e" "$port" --background
 BASE_URL="http://127.0.0.1:$port" ACCESS_LOG="$e2e/logs/access.log" SAMPLE="$e2e/files/sample.bin" \
   FILE_PATH=/slow/sample.bin node tests/e2e/reload.mjs
+BASE_URL="http://127.0.0.1:$port" ACCESS_LOG="$e2e/logs/access.log" SAMPLE="$e2e/files/sample.bin" \
+  FILE_PATH=/files/sample.bin node tests/e2e/quota.mjs
 
 step "all suites passed"

@@ -56,6 +56,11 @@ export interface StoreSelection {
   store?: StoreKind | CustomStore;
 }
 
+export interface PruneOptions extends StoreSelection {
+  /** Partial downloads not written to for this many milliseconds are removed. */
+  olderThan: number;
+}
+
 export interface DownloadOptions {
   /** The key the download is stored under. Default: the URL without its fragment. */
   id?: string;
@@ -103,6 +108,8 @@ export interface DownloadInfo {
   /** 'indexeddb', 'memory', or a custom store's name. */
   store: string;
   filename: string;
+  /** When the download was first stored, and last written (ms since the epoch). */
+  createdAt: number;
   updatedAt: number;
 }
 
@@ -408,6 +415,72 @@ impl Download {
     }
 }
 
+#[wasm_bindgen]
+impl Download {
+    /// Deletes the partial downloads not written to for `olderThan`
+    /// milliseconds (complete ones are kept), from every built-in store or
+    /// the one given. Downloads running here or in another tab are left
+    /// alone. Resolves to what it removed.
+    #[wasm_bindgen(unchecked_return_type = "Promise<DownloadInfo[]>")]
+    pub fn prune(
+        #[wasm_bindgen(unchecked_param_type = "PruneOptions")] options: JsValue,
+    ) -> Promise {
+        future_to_promise(async move {
+            let (max_age, choice) = parse_prune(&options).map_err(to_js)?;
+            let removed = Array::new();
+            for backend in Backend::all(choice).await {
+                for record in driver::list(&backend).await.map_err(to_js)? {
+                    if prune_one(&backend, &record.id, max_age)
+                        .await
+                        .map_err(to_js)?
+                    {
+                        removed.push(&info(&record, &backend.name()));
+                    }
+                }
+            }
+            Ok(removed.into())
+        })
+    }
+}
+
+/// Removes `id` from `backend` if it is stale once its lock is held (it
+/// may have moved on since it was listed); `false` if it was left alone.
+async fn prune_one(backend: &Backend, id: &str, max_age: u64) -> Result<bool, Error> {
+    if RUNNING.with(|r| r.borrow().contains(id)) {
+        return Ok(false);
+    }
+    let _lock = match DownloadLock::take(id).await {
+        Ok(lock) => lock,
+        Err(Error::Locked { .. }) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let stored = core::store::Store::load(backend, id).await?;
+    let stale = stored
+        .and_then(|bytes| Record::decode(&bytes).ok())
+        .is_some_and(|record| record.is_stale(js_sys::Date::now() as u64, max_age));
+    if stale {
+        core::store::Store::remove(backend, id).await?;
+    }
+    Ok(stale)
+}
+
+fn parse_prune(options: &JsValue) -> Result<(u64, StoreChoice), Error> {
+    if !options.is_object() {
+        return Err(Error::invalid(
+            "options",
+            "prune() needs { olderThan: milliseconds }",
+        ));
+    }
+    only_options(options, &["olderThan", "store"])?;
+    let max_age = integer(options, "olderThan")?.ok_or_else(|| {
+        Error::invalid(
+            "olderThan",
+            "it is required: the age in milliseconds past which a partial download is removed",
+        )
+    })?;
+    Ok((max_age, store_selection(Some(options.clone()))?))
+}
+
 impl Inner {
     /// The run `start()` began, holding this page's lock on the id.
     async fn run(&self) -> Result<JsValue, JsValue> {
@@ -545,6 +618,7 @@ fn info(record: &Record, store: &str) -> JsValue {
             "filename",
             filename::choose(None, record.server_filename.as_deref(), &record.url).into(),
         ),
+        ("createdAt", (record.created_at as f64).into()),
         ("updatedAt", (record.updated_at as f64).into()),
     ])
 }
@@ -578,19 +652,7 @@ fn parse_options(
     if !options.is_object() {
         return Err(Error::invalid("options", "it must be an object"));
     }
-    let keys = Object::keys::<JsValue>(options.unchecked_ref());
-    for key in keys.iter() {
-        let key = key.as_string().unwrap_or_default();
-        if !OPTION_NAMES.contains(&key.as_str()) {
-            return Err(Error::invalid(
-                &key,
-                format!(
-                    "it is not an option; the options are {}",
-                    OPTION_NAMES.join(", ")
-                ),
-            ));
-        }
-    }
+    only_options(options, &OPTION_NAMES)?;
     if let Some(id) = string(options, "id")? {
         parsed.id = id;
     }
@@ -652,6 +714,21 @@ fn parse_options(
     }
     parsed.validate()?;
     Ok((parsed, choice, transport))
+}
+
+/// Refuses a key that is not one of `names`: a typo never goes unnoticed.
+fn only_options(options: &JsValue, names: &[&str]) -> Result<(), Error> {
+    let keys = Object::keys::<JsValue>(options.unchecked_ref());
+    for key in keys.iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !names.contains(&key.as_str()) {
+            return Err(Error::invalid(
+                &key,
+                format!("it is not an option; the options are {}", names.join(", ")),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The `{ store }` of `Download.list()` and `Download.remove()`.

@@ -428,3 +428,8 @@ async fn a_full_custom_store_pauses_with_quota_exceeded() {
 async fn a_broken_custom_store_is_reported() {
     custom_store::a_broken_custom_store_is_reported().await;
 }
+
+#[wasm_bindgen_test]
+async fn prune_removes_stale_partial_downloads() {
+    custom_store::prune_removes_stale_partial_downloads().await;
+}

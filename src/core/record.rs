@@ -94,6 +94,12 @@ impl Record {
         self.pieces.bytes()
     }
 
+    /// A partial download not written to for `max_age_ms` at `now`: what
+    /// `Download.prune()` removes. Complete downloads are never stale.
+    pub fn is_stale(&self, now: u64, max_age_ms: u64) -> bool {
+        !self.complete && now.saturating_sub(self.updated_at) >= max_age_ms
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer(Vec::with_capacity(
             128 + self.url.len() + 8 * self.pieces.len(),
@@ -360,6 +366,18 @@ mod tests {
 
     fn r(start: u64, end: u64) -> ByteRange {
         ByteRange { start, end }
+    }
+
+    #[test]
+    fn only_partial_downloads_left_alone_long_enough_are_stale() {
+        let mut rec = Record::new("id", "https://example.com/a", 1_000);
+        rec.updated_at = 5_000;
+        assert!(!rec.is_stale(5_999, 1_000));
+        assert!(rec.is_stale(6_000, 1_000));
+        assert!(rec.is_stale(5_000, 0));
+        assert!(!rec.is_stale(4_000, 2_000), "a clock set back is not age");
+        rec.complete = true;
+        assert!(!rec.is_stale(u64::MAX, 0));
     }
 
     fn sample() -> Record {

@@ -184,3 +184,83 @@ pub async fn a_broken_custom_store_is_reported() {
     assert_eq!(error_code(&error), "STORAGE_CORRUPT");
     assert!(text(&error, "message").contains("10 bytes"));
 }
+
+async fn prune(fields: &[(&str, JsValue)]) -> Result<Vec<JsValue>, JsValue> {
+    let removed = JsFuture::from(Download::prune(options(fields))).await?;
+    Ok(Array::from(&removed).iter().collect())
+}
+
+/// `Download.prune()` removes partial downloads left alone too long, and
+/// keeps complete ones and the ones running.
+pub async fn prune_removes_stale_partial_downloads() {
+    let store = map_store("prune");
+    let partial = unique("stale");
+    let complete = unique("done");
+    let running = unique("running");
+    for (name, throttle) in [(&partial, 4.0 * MIB), (&complete, 0.0), (&running, MIB)] {
+        configure(
+            name,
+            &format!("size={}&seed=35&throttle={throttle}", 4.0 * MIB),
+        )
+        .await;
+    }
+    let paused = open(&file_url(&partial), with_store(&store, MIB, 1))
+        .await
+        .unwrap();
+    let run = start(&paused);
+    wait_for_received(&paused, MIB, 30).await;
+    call(&paused, "pause", &[]).await.unwrap();
+    JsFuture::from(run).await.unwrap();
+    let done = open(&file_url(&complete), with_store(&store, MIB, 2))
+        .await
+        .unwrap();
+    call(&done, "start", &[]).await.unwrap();
+    for info in listed_in(&store).await {
+        let (created, updated) = (field(&info, "createdAt"), field(&info, "updatedAt"));
+        assert!(created > 0.0 && created <= updated, "{created} {updated}");
+    }
+
+    let hour = JsValue::from(3_600_000);
+    assert!(prune(&[("olderThan", hour), ("store", store.clone())])
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(listed_in(&store).await.len(), 2);
+
+    let busy = open(&file_url(&running), with_store(&store, MIB, 1))
+        .await
+        .unwrap();
+    let busy_run = start(&busy);
+    wait_for_received(&busy, MIB, 30).await;
+    let removed = prune(&[("olderThan", 0.into()), ("store", store.clone())])
+        .await
+        .unwrap();
+    let ids: Vec<String> = removed.iter().map(|info| text(info, "id")).collect();
+    assert_eq!(
+        ids,
+        [file_url(&partial)],
+        "neither the complete nor the running one"
+    );
+    assert_eq!(text(&removed[0], "state"), "partial");
+    assert_eq!(
+        call(&store, "hasFile", &[file_url(&partial).into()])
+            .await
+            .unwrap(),
+        false
+    );
+    call(&busy, "pause", &[]).await.unwrap();
+    JsFuture::from(busy_run).await.unwrap();
+    let left: Vec<String> = listed_in(&store)
+        .await
+        .iter()
+        .map(|i| text(i, "id"))
+        .collect();
+    assert_eq!(left.len(), 2);
+    assert!(left.contains(&file_url(&complete)) && left.contains(&file_url(&running)));
+
+    let missing = prune(&[("store", store.clone())]).await.unwrap_err();
+    assert_eq!(error_code(&missing), "INVALID_ARGUMENT");
+    assert!(text(&missing, "message").contains("olderThan"));
+    let typo = prune(&[("olderThen", 0.into())]).await.unwrap_err();
+    assert!(text(&typo, "message").contains("olderThen"));
+}
