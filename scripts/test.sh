@@ -45,14 +45,16 @@ export RF_DISK_FREE_GIB
 if [ "$RF_DISK_FREE_GIB" -lt 12 ]; then
   echo "note: skipping a_5_gib_file_downloads_with_64_bit_offsets in Chromium: ${RF_DISK_FREE_GIB} GiB free under ${TMPDIR:-/tmp}, 12 GiB needed"
 fi
-# The same browser suite in each engine (the runner picks it by driver).
-step "wasm in $(chromium --version 2>/dev/null | head -n1), headless: fetch with CORS, IndexedDB, Web Locks"
-CHROMEDRIVER=$(command -v chromedriver) cargo test --target wasm32-unknown-unknown --test browser
+# The same browser suites, page and dedicated worker, in each engine (the
+# runner picks it by driver).
+step "wasm in $(chromium --version 2>/dev/null | head -n1), headless: fetch with CORS, IndexedDB, Web Locks; OPFS in a worker"
+CHROMEDRIVER=$(command -v chromedriver) cargo test --target wasm32-unknown-unknown --test browser --test worker
 step "wasm in $(firefox-esr --version 2>/dev/null), headless"
-GECKODRIVER=$(command -v geckodriver) cargo test --target wasm32-unknown-unknown --test browser
+GECKODRIVER=$(command -v geckodriver) cargo test --target wasm32-unknown-unknown --test browser --test worker
 step "wasm in WebKitGTK $(dpkg-query -W -f='${Version}' webkit2gtk-driver 2>/dev/null) (MiniBrowser under Xvfb)"
 echo "note: WebKitGTK's automation session refuses Blob values in IndexedDB; pieces are stored as bytes there"
-SAFARIDRIVER=$(command -v WebKitWebDriver) xvfb-run -a cargo test --target wasm32-unknown-unknown --test browser
+echo "note: WebKitGTK has no navigator.storage, so no OPFS: its worker suite checks the fallback to IndexedDB"
+SAFARIDRIVER=$(command -v WebKitWebDriver) xvfb-run -a cargo test --target wasm32-unknown-unknown --test browser --test worker
 
 step "end to end: the demo page in Chromium, reloaded and relaunched mid-download, and out of quota (Playwright, nginx)"
 scripts/package.sh

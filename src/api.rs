@@ -19,8 +19,8 @@ use web_sys::RequestCredentials;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &str = r#"
-/** Where the blocks of a download are stored. */
-export type StoreKind = 'auto' | 'indexeddb' | 'memory';
+/** Where the blocks of a download are stored. 'opfs' writes need a dedicated worker. */
+export type StoreKind = 'auto' | 'opfs' | 'indexeddb' | 'memory';
 
 /**
  * A store of your own (a file system, KV, the Cache API, a Map): a plain object
@@ -64,7 +64,7 @@ export interface PruneOptions extends StoreSelection {
 export interface DownloadOptions {
   /** The key the download is stored under. Default: the URL without its fragment. */
   id?: string;
-  /** Default 'auto': IndexedDB where it can be opened, else memory. */
+  /** Default 'auto': OPFS in a dedicated worker, else IndexedDB where it can be opened, else memory. */
   store?: StoreKind | CustomStore;
   /** Parallel range requests, 1 to 16. Default 3. */
   connections?: number;
@@ -105,7 +105,7 @@ export interface DownloadInfo {
   received: number;
   total: number | undefined;
   state: 'complete' | 'partial';
-  /** 'indexeddb', 'memory', or a custom store's name. */
+  /** 'opfs', 'indexeddb', 'memory', or a custom store's name. */
   store: string;
   filename: string;
   /** When the download was first stored, and last written (ms since the epoch). */
@@ -212,8 +212,12 @@ impl Download {
         if !RUNNING.with(|r| r.borrow_mut().insert(id.clone())) {
             return Promise::reject(&to_js(Error::Locked { id }));
         }
+        let writable = match self.inner.engine.is_complete() {
+            true => Ok(()),
+            false => self.inner.backend.check_writable().map_err(Error::from),
+        };
         // Running from now: a pause() before the run's first step counts.
-        if let Err(e) = self.inner.engine.begin() {
+        if let Err(e) = writable.and_then(|()| self.inner.engine.begin()) {
             RUNNING.with(|r| r.borrow_mut().remove(&id));
             return Promise::reject(&to_js(e));
         }
@@ -326,7 +330,7 @@ impl Download {
         self.inner.engine.filename()
     }
 
-    /// 'indexeddb', 'memory', or a custom store's name.
+    /// 'opfs', 'indexeddb', 'memory', or a custom store's name.
     #[wasm_bindgen(getter)]
     pub fn store(&self) -> String {
         self.inner.backend.name()

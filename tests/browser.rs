@@ -281,6 +281,31 @@ mod browser_only {
         call(&in_memory, "cancel", &[]).await.unwrap();
     }
 
+    /// OPFS is written in place from dedicated workers only: on a page,
+    /// `start()` says so before any request.
+    #[wasm_bindgen_test]
+    async fn opfs_on_a_page_is_refused_before_any_request() {
+        let name = unique("opfs-page");
+        configure(&name, &format!("size={}&seed=37", MIB)).await;
+        let error = match open(&file_url(&name), opts("opfs", MIB, 1, &[])).await {
+            // No OPFS at all (WebKitGTK): refused at open.
+            Err(error) => error,
+            Ok(dl) => {
+                assert_eq!(text(&dl, "store"), "opfs");
+                let error = call(&dl, "start", &[]).await.unwrap_err();
+                assert_ne!(text(&dl, "state"), "running");
+                error
+            }
+        };
+        assert_eq!(error_code(&error), "STORAGE_UNAVAILABLE");
+        let message = text(&error, "message");
+        assert!(
+            message.contains("dedicated worker") || message.contains("no navigator.storage"),
+            "{message}"
+        );
+        assert!(log(&name).await.is_empty(), "nothing was fetched");
+    }
+
     #[wasm_bindgen_test]
     async fn credentials_and_referrer_are_sent() {
         set_cookie("session", "s-1").await;

@@ -79,6 +79,23 @@ impl Pieces {
         self.bytes == total && self.prefix_end() == total
     }
 
+    /// Forgets every byte at or past `len` (a piece across it is cut);
+    /// `true` if anything was forgotten.
+    pub fn truncate(&mut self, len: u64) -> bool {
+        let cut: Vec<ByteRange> = self.iter().filter(|p| p.end > len).collect();
+        for piece in &cut {
+            self.by_offset.remove(&piece.start);
+            self.bytes -= piece.len();
+            if piece.start < len {
+                self.insert(ByteRange {
+                    start: piece.start,
+                    end: len,
+                });
+            }
+        }
+        !cut.is_empty()
+    }
+
     /// The last stored byte's end, 0 when empty.
     pub fn end(&self) -> u64 {
         self.by_offset

@@ -94,6 +94,17 @@ impl Record {
         self.pieces.bytes()
     }
 
+    /// Claims nothing at or past `len`: for a store whose file turned out
+    /// shorter than its record (a write lost before it reached the disk).
+    /// `true` if the record changed.
+    pub fn limit_to(&mut self, len: u64) -> bool {
+        let cut = self.pieces.truncate(len);
+        if cut {
+            self.complete = false;
+        }
+        cut
+    }
+
     /// A partial download not written to for `max_age_ms` at `now`: what
     /// `Download.prune()` removes. Complete downloads are never stale.
     pub fn is_stale(&self, now: u64, max_age_ms: u64) -> bool {
@@ -366,6 +377,23 @@ mod tests {
 
     fn r(start: u64, end: u64) -> ByteRange {
         ByteRange { start, end }
+    }
+
+    #[test]
+    fn limiting_a_record_forgets_what_lies_past_the_file() {
+        let mut rec = Record::new("id", "https://example.com/a", 0);
+        for piece in [r(0, 10), r(10, 20), r(30, 40)] {
+            rec.pieces.insert(piece);
+        }
+        rec.complete = true;
+        assert!(!rec.limit_to(40));
+        assert!(rec.complete);
+        assert!(rec.limit_to(15));
+        assert_eq!(rec.pieces.iter().collect::<Vec<_>>(), [r(0, 10), r(10, 15)]);
+        assert_eq!(rec.received(), 15);
+        assert!(!rec.complete);
+        assert!(rec.limit_to(0));
+        assert!(rec.pieces.is_empty());
     }
 
     #[test]

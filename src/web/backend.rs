@@ -2,6 +2,7 @@
 
 use super::custom::CustomStore;
 use super::idb::IdbStore;
+use super::opfs::OpfsStore;
 use crate::core::memory::MemoryStore;
 use crate::core::range::ByteRange;
 use crate::core::store::Store;
@@ -27,6 +28,7 @@ fn page_memory() -> MemoryStore<Uint8Array> {
 pub enum StoreChoice {
     /// The best persistent store available, else memory.
     Auto,
+    Opfs,
     IndexedDb,
     Memory,
     Custom(CustomStore),
@@ -40,12 +42,13 @@ impl StoreChoice {
         }
         match value.as_string().as_deref() {
             Some("auto") => Ok(Self::Auto),
+            Some("opfs") => Ok(Self::Opfs),
             Some("indexeddb") => Ok(Self::IndexedDb),
             Some("memory") => Ok(Self::Memory),
             _ => Err(Error::invalid(
                 "store",
                 format!(
-                    "{} is not one of 'auto', 'indexeddb', 'memory' or a custom store object",
+                    "{} is not one of 'auto', 'opfs', 'indexeddb', 'memory' or a custom store object",
                     super::js::message(&value)
                 ),
             )),
@@ -55,23 +58,33 @@ impl StoreChoice {
 
 #[derive(Clone)]
 pub enum Backend {
+    Opfs(OpfsStore),
     IndexedDb(IdbStore),
     Memory(MemoryStore<Uint8Array>),
     Custom(CustomStore),
 }
 
 impl Backend {
-    /// Opens the chosen store; `Auto` falls back to memory where IndexedDB
-    /// cannot be opened (no IndexedDB, private modes that refuse it).
+    /// Opens the chosen store. `Auto` takes OPFS where this context can
+    /// write it in place (dedicated workers), else IndexedDB, else memory
+    /// (no IndexedDB, or private modes that refuse it).
     pub async fn open(choice: StoreChoice) -> Result<Self, StoreError> {
         match choice {
+            StoreChoice::Opfs => Ok(Self::Opfs(OpfsStore::open().await?)),
             StoreChoice::IndexedDb => Ok(Self::IndexedDb(IdbStore::open().await?)),
             StoreChoice::Memory => Ok(Self::Memory(page_memory())),
             StoreChoice::Custom(store) => Ok(Self::Custom(store)),
-            StoreChoice::Auto => Ok(match IdbStore::open().await {
-                Ok(idb) => Self::IndexedDb(idb),
-                Err(_) => Self::Memory(page_memory()),
-            }),
+            StoreChoice::Auto => {
+                if OpfsStore::can_write() {
+                    if let Ok(opfs) = OpfsStore::open().await {
+                        return Ok(Self::Opfs(opfs));
+                    }
+                }
+                Ok(match IdbStore::open().await {
+                    Ok(idb) => Self::IndexedDb(idb),
+                    Err(_) => Self::Memory(page_memory()),
+                })
+            }
         }
     }
 
@@ -84,6 +97,9 @@ impl Backend {
                 if let Ok(idb) = IdbStore::open().await {
                     all.push(Self::IndexedDb(idb));
                 }
+                if let Ok(opfs) = OpfsStore::open().await {
+                    all.push(Self::Opfs(opfs));
+                }
                 all
             }
             choice => Self::open(choice).await.into_iter().collect(),
@@ -93,6 +109,7 @@ impl Backend {
     /// The name `dl.store` reports (a custom store's own `name`, else 'custom').
     pub fn name(&self) -> String {
         match self {
+            Self::Opfs(_) => "opfs".into(),
             Self::IndexedDb(_) => "indexeddb".into(),
             Self::Memory(_) => "memory".into(),
             Self::Custom(store) => store.name().into(),
@@ -101,11 +118,20 @@ impl Backend {
 }
 
 impl Backend {
+    /// Whether a download can be written here: OPFS only in dedicated
+    /// workers. Checked before a run, so no request is made in vain.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Opfs(_) => OpfsStore::check_writable(),
+            _ => Ok(()),
+        }
+    }
+
     /// Asks the browser to keep this origin's storage under pressure
     /// (`navigator.storage.persist()`), for stores the browser may evict.
     /// The answer changes nothing here: without it, downloads still work.
     pub fn ask_persistence(&self) {
-        if !matches!(self, Self::IndexedDb(_)) {
+        if !matches!(self, Self::Opfs(_) | Self::IndexedDb(_)) {
             return;
         }
         let storage = super::js::get(&super::js::get(&js_sys::global(), "navigator"), "storage");
@@ -125,6 +151,7 @@ impl Backend {
 macro_rules! delegate {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
+            Backend::Opfs($store) => $call,
             Backend::IndexedDb($store) => $call,
             Backend::Memory($store) => $call,
             Backend::Custom($store) => $call,
@@ -170,6 +197,7 @@ impl Store for Backend {
     }
     async fn assemble(&self, id: &str, pieces: &[ByteRange]) -> Result<Blob, StoreError> {
         match self {
+            Backend::Opfs(s) => s.assemble(id, pieces).await,
             Backend::IndexedDb(s) => s.assemble(id, pieces).await,
             Backend::Custom(s) => s.assemble(id, pieces).await,
             Backend::Memory(s) => {

@@ -46,8 +46,8 @@ const RECORDS: &str = "records";
 const PIECES: &str = "pieces";
 
 thread_local! {
-    /// One connection per page or worker, opened on first use.
-    static DB: RefCell<Option<IdbDatabase>> = const { RefCell::new(None) };
+    /// One connection per database, page or worker, opened on first use.
+    static DBS: RefCell<HashMap<&'static str, IdbDatabase>> = RefCell::new(HashMap::new());
     /// Whether this engine stores Blob values: unknown until the first commit.
     static BLOB_VALUES: Cell<Option<bool>> = const { Cell::new(None) };
 }
@@ -60,14 +60,20 @@ pub struct IdbStore {
 impl IdbStore {
     /// Opens (creating if needed) the database of this origin.
     pub async fn open() -> Result<Self, StoreError> {
-        if let Some(db) = DB.with(|db| db.borrow().clone()) {
+        Self::open_named(DB_NAME).await
+    }
+
+    /// Opens (creating if needed) the database `name`: other stores keep
+    /// their records in one of their own.
+    pub async fn open_named(name: &'static str) -> Result<Self, StoreError> {
+        if let Some(db) = DBS.with(|dbs| dbs.borrow().get(name).cloned()) {
             return Ok(Self { db });
         }
         let factory = js::get(&js_sys::global(), "indexedDB")
             .dyn_into::<IdbFactory>()
             .map_err(|_| unavailable("this runtime has no IndexedDB"))?;
         let request = factory
-            .open_with_u32(DB_NAME, DB_VERSION)
+            .open_with_u32(name, DB_VERSION)
             .map_err(|e| js::store_error(&e))?;
         let upgrade = Closure::<dyn FnMut()>::new({
             let request = request.clone();
@@ -84,12 +90,12 @@ impl IdbStore {
             let db = db.clone();
             move || {
                 db.close();
-                DB.with(|cached| cached.borrow_mut().take());
+                DBS.with(|dbs| dbs.borrow_mut().remove(name));
             }
         });
         db.set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
         on_version_change.forget(); // lives as long as the connection
-        DB.with(|cached| *cached.borrow_mut() = Some(db.clone()));
+        DBS.with(|dbs| dbs.borrow_mut().insert(name, db.clone()));
         Ok(Self { db })
     }
 

@@ -10,6 +10,7 @@ pub mod idb;
 pub mod js;
 pub mod lock;
 pub mod network;
+pub mod opfs;
 
 pub use backend::{Backend, StoreChoice};
 pub use clock::JsClock;

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // End-to-end test of quota exhaustion in Chromium: with the origin's quota
 // overridden to QUOTA through the DevTools protocol, a download of a larger
-// file into IndexedDB fails with QUOTA_EXCEEDED and keeps every block it
-// stored; once the quota is raised, start() on the same Download continues
-// from there (the server is asked only for the missing bytes) and the blob
-// equals the file.
+// file into IndexedDB fails with QUOTA_EXCEEDED, is left paused and keeps
+// every block it stored; once the quota is raised, start() on the same
+// Download continues from there (the server is asked only for the missing
+// bytes) and the blob equals the file.
 //
 //   BASE_URL=http://127.0.0.1:PORT ACCESS_LOG=DIR/logs/access.log \
 //   SAMPLE=DIR/files/sample.bin FILE_PATH=/files/sample.bin node tests/e2e/quota.mjs
@@ -374,7 +374,7 @@ async function main() {
     `start() rejected with ${first.error.name} ${first.error.code}: ${first.error.message}; ` +
       'a DownloadError with code QUOTA_EXCEEDED was expected',
   );
-  check(first.state === 'failed', `after QUOTA_EXCEEDED the download is ${first.state}, expected failed`);
+  check(first.state === 'paused', `after QUOTA_EXCEEDED the download is ${first.state}, expected paused`);
   check(first.total === size, `the download says the file has ${first.total} bytes, the sample has ${size}`);
   check(first.entry !== null, `Download.list() does not show the download after QUOTA_EXCEEDED (${first.entries} entries)`);
   const stored = first.entry.received;

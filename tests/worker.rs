@@ -1,0 +1,137 @@
+//! The JS API in a dedicated worker, where OPFS is written in place with
+//! sync access handles: the shared scenarios with `store: 'opfs'`, and the
+//! automatic choice. Engines without OPFS (WebKitGTK has no
+//! `navigator.storage`) run the fallback test and skip the rest, saying so.
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use common::{conformance, scenarios, MIB};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_dedicated_worker);
+
+/// Whether this worker has the origin private file system.
+fn has_opfs(test: &str) -> bool {
+    let storage = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|navigator| js_sys::Reflect::get(&navigator, &"storage".into()))
+        .unwrap_or(JsValue::UNDEFINED);
+    let found = !storage.is_undefined()
+        && js_sys::Reflect::get(&storage, &"getDirectory".into()).is_ok_and(|f| f.is_function());
+    if !found {
+        console_log!(
+            "SKIPPED {test} in {}: no OPFS in this worker",
+            common::engine()
+        );
+    }
+    found
+}
+
+#[wasm_bindgen_test]
+async fn auto_picks_opfs_in_a_worker_else_indexeddb() {
+    let name = common::unique("auto-worker");
+    common::configure(&name, "size=1000").await;
+    let dl = common::open(&common::file_url(&name), JsValue::UNDEFINED)
+        .await
+        .unwrap();
+    let expected = if has_opfs("(auto picks opfs)") {
+        "opfs"
+    } else {
+        "indexeddb"
+    };
+    assert_eq!(common::text(&dl, "store"), expected);
+}
+
+/// One test per shared scenario, run with `store: 'opfs'`.
+macro_rules! with_opfs {
+    ($($module:ident :: $scenario:ident $(($($arg:expr),*))?;)*) => {$(
+        #[wasm_bindgen_test]
+        async fn $scenario() {
+            if has_opfs(stringify!($scenario)) {
+                $module::$scenario("opfs" $($(, $arg)*)?).await;
+            }
+        }
+    )*};
+}
+
+with_opfs! {
+    scenarios::downloads_byte_for_byte(32.0 * MIB);
+    scenarios::resumes_after_an_interruption;
+    scenarios::pause_then_start_again;
+    scenarios::a_server_that_ignores_range;
+    scenarios::a_changed_etag_between_sessions;
+    scenarios::pause_or_cancel_at_once_after_start;
+    conformance::ranges_ignored_on_resume;
+    conformance::shifted_and_short_206s_are_completed;
+    conformance::an_empty_file_completes;
+    conformance::unverifiable_resumes_are_checked_against_stored_bytes;
+    conformance::a_file_changed_mid_download_restarts_once;
+    conformance::errors_and_stalls_are_retried_then_reported;
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export async function truncateOpfsFile(name, size) {
+  const root = await navigator.storage.getDirectory();
+  const dir = await root.getDirectoryHandle('resumable-fetch');
+  const file = await dir.getFileHandle(name);
+  const handle = await file.createSyncAccessHandle();
+  handle.truncate(size);
+  handle.flush();
+  handle.close();
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = truncateOpfsFile)]
+    async fn truncate_opfs_file(name: &str, size: f64);
+}
+
+/// A record is trusted no further than its file: bytes the record claims
+/// past the file's end (a write the disk lost) are fetched again.
+#[wasm_bindgen_test]
+async fn a_file_shorter_than_its_record_is_trusted_only_that_far() {
+    use common::*;
+    use fault_server::sha256::{hex, Sha256};
+    if !has_opfs("a_file_shorter_than_its_record_is_trusted_only_that_far") {
+        return;
+    }
+    let name = unique("opfs-short");
+    let size = 6.0 * MIB;
+    configure(
+        &name,
+        &format!("size={size}&seed=36&throttle={}", 4.0 * MIB),
+    )
+    .await;
+    let url = file_url(&name);
+    let first = open(&url, opts("opfs", MIB, 1, &[])).await.unwrap();
+    let run = start(&first);
+    wait_for_received(&first, 3.0 * MIB, 30).await;
+    call(&first, "pause", &[]).await.unwrap();
+    wasm_bindgen_futures::JsFuture::from(run).await.unwrap();
+    assert!(field(&first, "received") >= 3.0 * MIB);
+
+    let mut hasher = Sha256::new();
+    hasher.update(url.as_bytes());
+    let kept = 1.5 * MIB;
+    truncate_opfs_file(&hex(&hasher.finish()), kept).await;
+
+    clear_log(&name).await;
+    let again = open(&url, opts("opfs", MIB, 1, &[])).await.unwrap();
+    assert_eq!(
+        field(&again, "received"),
+        kept,
+        "no more than the file holds"
+    );
+    let state = call(&again, "start", &[]).await.unwrap();
+    assert_eq!(state.as_string().as_deref(), Some("complete"));
+    let fetched: f64 = log(&name).await.iter().map(|s| s.sent).sum();
+    assert_eq!(fetched, size - kept, "exactly what the file lacked");
+    let blob: web_sys::Blob = call(&again, "blob", &[]).await.unwrap().into();
+    assert!(
+        blob.is_instance_of::<web_sys::File>(),
+        "the OPFS file itself"
+    );
+    assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
+    call(&again, "cancel", &[]).await.unwrap();
+    assert!(listed(&url).await.is_none());
+}
