@@ -342,51 +342,7 @@ mod browser_only {
 
     #[wasm_bindgen_test]
     async fn a_5_gib_file_downloads_with_64_bit_offsets() {
-        // IndexedDB holds the 5 GiB on the disk under the browser profile.
-        let free: u64 = option_env!("RF_DISK_FREE_GIB")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        if free < 12 {
-            console_log!(
-                "SKIPPED a_5_gib_file_downloads_with_64_bit_offsets: {free} GiB free for the \
-                 browser profile, 12 GiB needed (the native 5 GiB test still ran)"
-            );
-            return;
-        }
-        if engine() == "webkit" {
-            // Its automation session keeps IndexedDB in memory (it refuses
-            // Blob values): 5 GiB there is 5 GiB of RAM.
-            console_log!("SKIPPED a_5_gib_file_downloads_with_64_bit_offsets in WebKitGTK: storage in memory");
-            return;
-        }
-        let size = 5.0 * 1024.0 * MIB + 12345.0;
-        let name = unique("five-gib");
-        configure(&name, &format!("size={size}&seed=30")).await;
-        let dl = open(
-            &file_url(&name),
-            options(&[
-                ("blockSize", (64.0 * MIB).into()),
-                ("connections", 4.into()),
-            ]),
-        )
-        .await
-        .unwrap();
-        let state = call(&dl, "start", &[]).await.unwrap();
-        assert_eq!(state.as_string().as_deref(), Some("complete"));
-        assert_eq!(field(&dl, "total"), size);
-        let blob: web_sys::Blob = call(&dl, "blob", &[]).await.unwrap().into();
-        assert_eq!(blob.size(), size);
-        // Sampled slices: across the 4 GiB boundary and at the very end.
-        for start in [4.0 * 1024.0 * MIB - 4096.0, size - 4096.0] {
-            let slice = blob.slice_with_f64_and_f64(start, start + 4096.0).unwrap();
-            let got = js_sys::Uint8Array::new(&JsFuture::from(slice.array_buffer()).await.unwrap());
-            let mut want = vec![0u8; 4096];
-            fault_server::fill(30, start as u64, &mut want);
-            assert_eq!(got.to_vec(), want, "bytes at {start}");
-        }
-        let fetched: f64 = log(&name).await.iter().map(|s| s.sent).sum();
-        assert_eq!(fetched, size);
-        call(&dl, "cancel", &[]).await.unwrap(); // frees the 5 GiB
+        super::scenarios::a_5_gib_file_downloads_with_64_bit_offsets("indexeddb").await;
     }
 
     #[wasm_bindgen_test]
