@@ -26,8 +26,8 @@ export type StoreKind = 'auto' | 'opfs' | 'indexeddb' | 'memory';
  * A store of your own (a file system, KV, the Cache API, a Map): a plain object
  * whose methods may return values or promises. One file per download, written
  * at byte offsets, plus an opaque record per download. resumable-fetch calls
- * `write` and only then `putRecord` for the bytes that record claims, so a
- * record must be durable no sooner than the bytes written before it. A thrown
+ * `write` and only then `putRecord` for the bytes that record claims: a store
+ * must not make a record durable before the bytes written ahead of it. A thrown
  * error named 'QuotaExceededError' (or with code 'ENOSPC') pauses the download
  * with QUOTA_EXCEEDED.
  */
@@ -212,9 +212,10 @@ impl Download {
         if !RUNNING.with(|r| r.borrow_mut().insert(id.clone())) {
             return Promise::reject(&to_js(Error::Locked { id }));
         }
-        let writable = match self.inner.engine.is_complete() {
-            true => Ok(()),
-            false => self.inner.backend.check_writable().map_err(Error::from),
+        let writable = if self.inner.engine.is_complete() {
+            Ok(())
+        } else {
+            self.inner.backend.check_writable().map_err(Error::from)
         };
         // Running from now: a pause() before the run's first step counts.
         if let Err(e) = writable.and_then(|()| self.inner.engine.begin()) {

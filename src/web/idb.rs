@@ -18,7 +18,6 @@ use js_sys::{Array, Uint8Array};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     Blob, IdbDatabase, IdbFactory, IdbKeyRange, IdbObjectStore, IdbOpenDbRequest, IdbRequest,
     IdbTransaction,
@@ -238,13 +237,7 @@ impl Store for IdbStore {
                 piece.start
             )));
         }
-        let slice = blob
-            .slice_with_f64_and_f64(from as f64, to as f64)
-            .map_err(|e| js::store_error(&e))?;
-        let buffer = JsFuture::from(slice.array_buffer())
-            .await
-            .map_err(|e| js::store_error(&e))?;
-        Ok(Uint8Array::new(&buffer).to_vec())
+        js::blob_bytes(&blob, from, to).await
     }
 
     async fn assemble(&self, id: &str, wanted: &[ByteRange]) -> Result<Blob, StoreError> {

@@ -67,3 +67,14 @@ pub async fn event(arm: impl FnOnce(&Function, &Function)) -> Result<JsValue, Js
     });
     JsFuture::from(promise).await
 }
+
+/// The bytes `start..end` of a Blob (a stored piece or file), read into wasm.
+pub async fn blob_bytes(blob: &web_sys::Blob, start: u64, end: u64) -> Result<Vec<u8>, StoreError> {
+    let slice = blob
+        .slice_with_f64_and_f64(start as f64, end as f64)
+        .map_err(|e| store_error(&e))?;
+    let buffer = JsFuture::from(slice.array_buffer())
+        .await
+        .map_err(|e| store_error(&e))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}

@@ -220,13 +220,7 @@ impl Store for OpfsStore {
                 file.size()
             )));
         }
-        let slice = file
-            .slice_with_f64_and_f64(part.start as f64, part.end as f64)
-            .map_err(|e| js::store_error(&e))?;
-        let buffer = JsFuture::from(slice.array_buffer())
-            .await
-            .map_err(|e| js::store_error(&e))?;
-        Ok(Uint8Array::new(&buffer).to_vec())
+        js::blob_bytes(&file, part.start, part.end).await
     }
 
     /// The file itself (or its first `size` bytes): disk-backed, never copied.

@@ -9,8 +9,8 @@
 //   BASE_URL=http://127.0.0.1:PORT ACCESS_LOG=DIR/logs/access.log \
 //   SAMPLE=DIR/files/sample.bin FILE_PATH=/files/sample.bin node tests/e2e/quota.mjs
 //
-// against `scripts/nginx.sh DIR PORT --background` (see tests/e2e/reload.mjs
-// for the access log's format). Exits 0 when every check passes, 1 otherwise.
+// against `scripts/nginx.sh DIR PORT --background` (see tests/e2e/lib.mjs for
+// the access log's format). Exits 0 when every check passes, 1 otherwise.
 //
 // Measured in headless Chromium 156: `Storage.overrideQuotaForOrigin` is
 // enforced (IndexedDB writes beyond it fail with QuotaExceededError, and
@@ -20,14 +20,13 @@
 // quota. Launched with `--disable-features=StaticStorageQuota` it reports the
 // overridden quota exactly, so the test does that and checks both views.
 
-import { chromium } from 'playwright-core';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+import {
+  Failure, MiB, STEP_MS, check, closeContext, fail, fileRequests, fromEnv, launch, logger, mib, openDemo, run, secs,
+  sha256File, tempDir,
+} from './lib.mjs';
 
-const MiB = 1024 * 1024;
+const TAG = 'e2e quota';
 const CONNECTIONS = 3;
 const BLOCK_MIB = 4;
 const BLOCK = BLOCK_MIB * MiB;
@@ -36,39 +35,9 @@ const QUOTA = 48 * MiB;
 const RAISED_QUOTA = 512 * MiB;
 /** The whole script, browser launch and hashing included. */
 const SCRIPT_BUDGET_MS = 120_000;
-const STEP_MS = 15_000;
 const DOWNLOAD_MS = 60_000;
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-  // Otherwise navigator.storage.estimate() reports usage + 10 GiB, not the quota.
-  '--disable-features=StaticStorageQuota',
-];
-
-class Failure extends Error {}
-
-function fail(message) {
-  throw new Failure(message);
-}
-
-function check(condition, message) {
-  if (!condition) fail(message);
-}
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) fail(`${name} is not set (needed: BASE_URL, ACCESS_LOG, SAMPLE, FILE_PATH)`);
-  return value;
-}
-
-const mib = (n) => `${(n / MiB).toFixed(1)} MiB`;
-const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
-
-function log(message) {
-  console.log(`[e2e quota] ${message}`);
-}
+const log = logger(TAG);
 
 /** `promise`, or a failure naming `what` after `ms` (page.evaluate has no timeout of its own). */
 function within(ms, what, promise) {
@@ -79,86 +48,7 @@ function within(ms, what, promise) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-// ---- resources, always released -------------------------------------------
-
-const contexts = new Set();
-const tempDirs = new Set();
-
-async function cleanup() {
-  for (const context of contexts) {
-    await Promise.race([context.close().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))]);
-  }
-  contexts.clear();
-  for (const dir of tempDirs) await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
-  tempDirs.clear();
-}
-
-async function tempDir(prefix) {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
-  tempDirs.add(dir);
-  return dir;
-}
-
-async function launch(profile) {
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1100, height: 900 },
-    timeout: 30_000,
-  });
-  contexts.add(context);
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(STEP_MS);
-  page.on('pageerror', (e) => log(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') log(`page console ${m.type()}: ${m.text()}`);
-  });
-  return { context, page };
-}
-
-// ---- the server's access log ------------------------------------------------
-
-const LINE = /^(\d+(?:\.\d+)?) (\d+(?:\.\d+)?) "(\S+) (\S+)[^"]*" (\d{3}) (\d+) "([^"]*)"$/;
-
-/** Requests for `filePath` logged after byte `offset` of the access log. */
-async function fileRequests(accessLog, filePath, offset) {
-  const text = (await fs.readFile(accessLog)).subarray(offset).toString('utf8');
-  const out = [];
-  for (const line of text.split('\n')) {
-    const m = LINE.exec(line.trim());
-    if (!m) continue;
-    const [, endedAt, duration, method, target, status, sent, rangeHeader] = m;
-    if (target.split('?')[0] !== filePath) continue;
-    const r = /^bytes=(\d+)-(\d*)$/.exec(rangeHeader);
-    out.push({
-      // When the request started: nginx logs it when it ends.
-      time: Number(endedAt) - Number(duration),
-      status: Number(status),
-      sent: Number(sent),
-      start: r ? Number(r[1]) : null,
-      line: line.trim(),
-    });
-  }
-  return out;
-}
-
-function sha256File(file) {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(file)
-      .on('error', reject)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('end', () => resolve(hash.digest('hex')));
-  });
-}
-
 // ---- the page -----------------------------------------------------------------
-
-async function openDemo(page, base) {
-  await page.goto(new URL('/', base).href, { waitUntil: 'load', timeout: STEP_MS });
-  await page.waitForSelector('html[data-ready="true"]', { timeout: STEP_MS });
-}
 
 /** What the page and the browser say about the origin's storage. */
 async function quotaViews(page, cdp, origin) {
@@ -332,12 +222,7 @@ function pageBlobSha256(page, chunk) {
 
 async function main() {
   const began = Date.now();
-  const base = env('BASE_URL');
-  const accessLog = env('ACCESS_LOG');
-  const sample = env('SAMPLE');
-  const filePath = env('FILE_PATH');
-  const fileUrl = new URL(filePath, base).href;
-  const size = (await fs.stat(sample)).size;
+  const { base, accessLog, sample, filePath, fileUrl, size } = await fromEnv();
   check(size > 2 * QUOTA, `the sample (${size} bytes) should be well over the ${mib(QUOTA)} quota`);
   check(size < RAISED_QUOTA / 2, `the sample (${size} bytes) should fit well within the raised quota`);
   await fs.access(accessLog).catch(() => fail(`ACCESS_LOG ${accessLog} cannot be read`));
@@ -346,7 +231,11 @@ async function main() {
     `${BLOCK_MIB} MiB blocks; quota ${mib(QUOTA)}, then ${mib(RAISED_QUOTA)}`);
 
   const profile = await tempDir('rf-e2e-quota-');
-  const { context, page } = await launch(profile);
+  const { context, page } = await launch(profile, {
+    log,
+    // Otherwise navigator.storage.estimate() reports usage + 10 GiB, not the quota.
+    args: ['--disable-features=StaticStorageQuota'],
+  });
   await openDemo(page, base);
   const origin = await page.evaluate(() => location.origin);
   const cdp = await context.newCDPSession(page);
@@ -467,25 +356,8 @@ async function main() {
   log(`blob SHA-256 ${blob.sha.slice(0, 16)}… matches the sample (hashed in the page in ${secs(Date.now() - hashedAt)})`);
 
   await within(STEP_MS, 'clearing the override', cdp.send('Storage.overrideQuotaForOrigin', { origin }));
-  contexts.delete(context);
-  await within(STEP_MS, 'closing the browser', context.close());
+  await within(STEP_MS, 'closing the browser', closeContext(context));
   log(`passed in ${secs(Date.now() - began)}`);
 }
 
-const watchdog = setTimeout(async () => {
-  console.error(`[e2e quota] FAIL: the test did not finish within ${secs(SCRIPT_BUDGET_MS)}`);
-  await cleanup();
-  process.exit(1);
-}, SCRIPT_BUDGET_MS);
-
-let code = 0;
-try {
-  await main();
-} catch (e) {
-  code = 1;
-  console.error(`[e2e quota] FAIL: ${e instanceof Failure ? e.message : e && e.stack ? e.stack : e}`);
-} finally {
-  await cleanup();
-  clearTimeout(watchdog);
-}
-process.exit(code);
+await run(main, { tag: TAG, budgetMs: SCRIPT_BUDGET_MS });

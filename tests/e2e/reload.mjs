@@ -11,14 +11,14 @@
 // tells what the server really sent, and when each request started. Exits 0
 // when every check passes, 1 otherwise.
 
-import { chromium } from 'playwright-core';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
+import {
+  MiB, STEP_MS, check, closeContext, fail, fileRequests, fromEnv, launch, logger, mib, openDemo,
+  run, secs, sha256File, tempDir,
+} from './lib.mjs';
 
-const MiB = 1024 * 1024;
+const TAG = 'e2e';
 const CONNECTIONS = 3;
 const BLOCK_MIB = 8;
 const BLOCK = BLOCK_MIB * MiB;
@@ -26,110 +26,11 @@ const BLOCK = BLOCK_MIB * MiB;
 const INTERRUPT_AT = 0.4;
 /** The whole script, browser launches and hashing included. */
 const SCRIPT_BUDGET_MS = 170_000;
-const STEP_MS = 15_000;
 const DOWNLOAD_MS = 75_000;
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-];
-
-class Failure extends Error {}
-
-function fail(message) {
-  throw new Failure(message);
-}
-
-function check(condition, message) {
-  if (!condition) fail(message);
-}
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) fail(`${name} is not set (needed: BASE_URL, ACCESS_LOG, SAMPLE, FILE_PATH)`);
-  return value;
-}
-
-const mib = (n) => `${(n / MiB).toFixed(1)} MiB`;
-const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
-
-function log(message) {
-  console.log(`[e2e] ${message}`);
-}
-
-// ---- resources, always released -------------------------------------------
-
-const contexts = new Set();
-const tempDirs = new Set();
-
-async function cleanup() {
-  for (const context of contexts) {
-    await Promise.race([context.close().catch(() => {}), new Promise((r) => setTimeout(r, 10_000))]);
-  }
-  contexts.clear();
-  for (const dir of tempDirs) await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
-  tempDirs.clear();
-}
-
-async function tempDir(prefix) {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
-  tempDirs.add(dir);
-  return dir;
-}
-
-async function launch(profile, downloads) {
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    acceptDownloads: true,
-    downloadsPath: downloads,
-    viewport: { width: 1100, height: 900 },
-    timeout: 30_000,
-  });
-  contexts.add(context);
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(STEP_MS);
-  page.on('pageerror', (e) => log(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') log(`page console ${m.type()}: ${m.text()}`);
-  });
-  return { context, page };
-}
-
-async function closeContext(context) {
-  contexts.delete(context);
-  await context.close();
-}
+const log = logger(TAG);
 
 // ---- the server's access log ------------------------------------------------
-
-const LINE = /^(\d+(?:\.\d+)?) (\d+(?:\.\d+)?) "(\S+) (\S+)[^"]*" (\d{3}) (\d+) "([^"]*)"$/;
-
-/** Requests for FILE_PATH logged after byte `offset` of the access log. */
-async function fileRequests(accessLog, filePath, offset) {
-  const text = (await fs.readFile(accessLog)).subarray(offset).toString('utf8');
-  const out = [];
-  for (const line of text.split('\n')) {
-    const m = LINE.exec(line.trim());
-    if (!m) continue;
-    const [, endedAt, duration, method, target, status, sent, rangeHeader] = m;
-    if (target.split('?')[0] !== filePath) continue;
-    const r = /^bytes=(\d+)-(\d*)$/.exec(rangeHeader);
-    out.push({
-      // When the request started: nginx logs it when it ends.
-      time: Number(endedAt) - Number(duration),
-      method,
-      status: Number(status),
-      sent: Number(sent),
-      range: rangeHeader,
-      start: r ? Number(r[1]) : null,
-      line: line.trim(),
-    });
-  }
-  return out;
-}
 
 /** How many distinct bytes of the file these responses carried. */
 function covered(requests) {
@@ -150,11 +51,6 @@ function covered(requests) {
 // ---- the page -----------------------------------------------------------------
 
 const T = (id) => `[data-testid="${id}"]`;
-
-async function openDemo(page, base) {
-  await page.goto(new URL('/', base).href, { waitUntil: 'load', timeout: STEP_MS });
-  await page.waitForSelector('html[data-ready="true"]', { timeout: STEP_MS });
-}
 
 async function statusOf(page) {
   return page.$eval(T('status'), (el) => ({
@@ -255,20 +151,10 @@ async function saveAndHash(page, dir, expectedSha, expectedName) {
     download.suggestedFilename() === expectedName,
     `saved as ${JSON.stringify(download.suggestedFilename())}, expected ${JSON.stringify(expectedName)}`,
   );
-  const sha = await sha256(file);
+  const sha = await sha256File(file);
   await fs.rm(file, { force: true });
   check(sha === expectedSha, `the saved file's SHA-256 is ${sha}, expected ${expectedSha} (the sample's)`);
   return sha;
-}
-
-function sha256(file) {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(file)
-      .on('error', reject)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('end', () => resolve(hash.digest('hex')));
-  });
 }
 
 /**
@@ -324,7 +210,7 @@ async function scenarioReload(cfg) {
   const began = Date.now();
   const profile = await tempDir('rf-e2e-reload-');
   const downloads = await tempDir('rf-e2e-dl-');
-  const { context, page } = await launch(profile, downloads);
+  const { context, page } = await launch(profile, { log, downloads });
   await openDemo(page, cfg.base);
   await prepare(page, cfg.fileUrl);
 
@@ -366,7 +252,7 @@ async function scenarioRestart(cfg) {
   const began = Date.now();
   const profile = await tempDir('rf-e2e-restart-');
   const downloads = await tempDir('rf-e2e-dl-');
-  let { context, page } = await launch(profile, downloads);
+  let { context, page } = await launch(profile, { log, downloads });
   await openDemo(page, cfg.base);
   await prepare(page, cfg.fileUrl);
 
@@ -375,7 +261,7 @@ async function scenarioRestart(cfg) {
   const shown = await waitForFraction(page, INTERRUPT_AT);
   await closeContext(context);
 
-  ({ context, page } = await launch(profile, downloads));
+  ({ context, page } = await launch(profile, { log, downloads }));
   await openDemo(page, cfg.base);
   const remembered = {
     url: await page.inputValue(T('url')),
@@ -417,15 +303,10 @@ function report(name, r) {
 
 async function main() {
   const began = Date.now();
-  const base = env('BASE_URL');
-  const accessLog = env('ACCESS_LOG');
-  const sample = env('SAMPLE');
-  const filePath = env('FILE_PATH');
-  const fileUrl = new URL(filePath, base).href;
-  const size = (await fs.stat(sample)).size;
+  const { base, accessLog, sample, filePath, fileUrl, size } = await fromEnv();
   check(size > 4 * CONNECTIONS * BLOCK, `the sample (${size} bytes) is too small to interrupt mid-way`);
   await fs.access(accessLog).catch(() => fail(`ACCESS_LOG ${accessLog} cannot be read`));
-  const sha = await sha256(sample);
+  const sha = await sha256File(sample);
   const id = new URL(fileUrl);
   id.hash = '';
   const cfg = { base, accessLog, sample, filePath, fileUrl, id: id.href, size, sha };
@@ -443,22 +324,8 @@ async function main() {
 const SCENARIOS = 2;
 let passed = 0;
 
-const watchdog = setTimeout(async () => {
-  console.error(`[e2e] FAIL: the test did not finish within ${secs(SCRIPT_BUDGET_MS)}`);
-  console.log(`${passed} passed, ${SCENARIOS - passed} failed`);
-  await cleanup();
-  process.exit(1);
-}, SCRIPT_BUDGET_MS);
-
-let code = 0;
-try {
-  await main();
-} catch (e) {
-  code = 1;
-  console.error(`[e2e] FAIL: ${e instanceof Failure ? e.message : e && e.stack ? e.stack : e}`);
-} finally {
-  await cleanup();
-  clearTimeout(watchdog);
-}
-console.log(`${passed} passed, ${SCENARIOS - passed} failed`);
-process.exit(code);
+await run(main, {
+  tag: TAG,
+  budgetMs: SCRIPT_BUDGET_MS,
+  summary: () => `${passed} passed, ${SCENARIOS - passed} failed`,
+});
