@@ -17,9 +17,15 @@ const pkg = {
   exports: {
     '.': { types: './resumable_fetch.d.ts', default: './resumable_fetch.js' },
     './resumable_fetch_bg.wasm': './resumable_fetch_bg.wasm',
+    './worker.js': './worker.js',
   },
-  files: ['resumable_fetch.js', 'resumable_fetch.d.ts', 'resumable_fetch_bg.wasm', 'resumable_fetch_bg.wasm.d.ts', 'README.md'],
+  files: [
+    'resumable_fetch.js', 'resumable_fetch.d.ts', 'resumable_fetch_bg.wasm', 'resumable_fetch_bg.wasm.d.ts',
+    'worker.js', 'snippets/', 'README.md',
+  ],
   sideEffects: false,
 };
 writeFileSync('pkg/package.json', JSON.stringify(pkg, null, 2) + '\n');
 copyFileSync('README.md', 'pkg/README.md');
+// The worker `{ worker: true }` starts, beside the module it imports.
+copyFileSync('js/worker.js', 'pkg/worker.js');

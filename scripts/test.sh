@@ -56,7 +56,7 @@ echo "note: WebKitGTK's automation session refuses Blob values in IndexedDB; pie
 echo "note: WebKitGTK has no navigator.storage, so no OPFS: its worker suite checks the fallback to IndexedDB"
 SAFARIDRIVER=$(command -v WebKitWebDriver) xvfb-run -a cargo test --target wasm32-unknown-unknown --test browser --test worker
 
-step "end to end: the demo page in Chromium, reloaded and relaunched mid-download, and out of quota (Playwright, nginx)"
+step "end to end in Chromium (Playwright, nginx): the demo page reloaded and relaunched mid-download, out of quota, and { worker: true } into OPFS across a reload"
 scripts/package.sh
 sample_file "$e2e/files/sample.bin" $((128 << 20))
 rm -rf "$e2e/logs"
@@ -66,5 +66,7 @@ BASE_URL="http://127.0.0.1:$port" ACCESS_LOG="$e2e/logs/access.log" SAMPLE="$e2e
   FILE_PATH=/slow/sample.bin node tests/e2e/reload.mjs
 BASE_URL="http://127.0.0.1:$port" ACCESS_LOG="$e2e/logs/access.log" SAMPLE="$e2e/files/sample.bin" \
   FILE_PATH=/files/sample.bin node tests/e2e/quota.mjs
+BASE_URL="http://127.0.0.1:$port" ACCESS_LOG="$e2e/logs/access.log" SAMPLE="$e2e/files/sample.bin" \
+  FILE_PATH=/slow/sample.bin node tests/e2e/worker.mjs
 
 step "all suites passed"

@@ -3,14 +3,19 @@
 //! turns every failure into a `DownloadError` (a real `Error` with a stable
 //! `code`). No download logic lives here.
 
-use crate::core::driver::{self, Event, Outcome, RestartReason};
+mod host;
+mod local;
+mod remote;
+
+use crate::core::driver;
 use crate::core::record::Record;
 use crate::core::{self, filename, Error, OnServerChange, Options};
 use crate::web::lock::DownloadLock;
-use crate::web::network::NetworkWatch;
 use crate::web::{js, Backend, FetchTransport, JsClock, StoreChoice};
 use js_sys::{Array, Function, Object, Promise, Reflect};
-use std::cell::{Cell, RefCell};
+use local::Local;
+use remote::Remote;
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -82,6 +87,11 @@ export interface DownloadOptions {
   filename?: string;
   /** When the file on the server changed: start over (default) or fail with SERVER_CHANGED. */
   onServerChange?: 'restart' | 'fail';
+  /**
+   * Run the download in a dedicated worker the package starts (one per page),
+   * where 'auto' stores in OPFS; this Download is then a proxy. Not with a custom store.
+   */
+  worker?: boolean;
 }
 
 export interface DownloadProgress {
@@ -125,8 +135,6 @@ export interface DownloadError extends Error {
 }
 "#;
 
-type Engine = core::Download<FetchTransport, Backend, JsClock>;
-
 thread_local! {
     /// Downloads running in this page or worker: a second writer is refused.
     static RUNNING: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
@@ -134,25 +142,77 @@ thread_local! {
 
 /// A resumable download. Create it with `Download.open`.
 #[wasm_bindgen]
+#[derive(Clone)]
 pub struct Download {
-    inner: Rc<Inner>,
+    handle: Rc<dyn Handle>,
 }
 
-struct Inner {
-    engine: Engine,
-    /// The engine's store too, for its name and `persist()`.
-    backend: Backend,
-    state: Cell<&'static str>,
-    /// The promise of the run in progress, which `start`, `pause` and
-    /// `cancel` all wait on.
-    run: RefCell<Option<Promise>>,
-    cancelled: Cell<bool>,
-    /// `navigator.storage.persist()` is asked at the first `start()`.
-    asked_persistence: Cell<bool>,
+impl Download {
+    /// `Download.open` in this context: the engine runs here, or in the
+    /// package's worker with `worker: true`.
+    async fn open_here(url: String, options: JsValue) -> Result<Self, JsValue> {
+        let parsed = parse_options(&url, &options).map_err(to_js)?;
+        let handle: Rc<dyn Handle> = if parsed.worker {
+            let options = remote::options_for_worker(&options, &parsed).map_err(to_js)?;
+            Remote::open(&parsed.options.url, options).await?
+        } else {
+            let backend = Backend::open(parsed.choice)
+                .await
+                .map_err(|e| to_js(e.into()))?;
+            Rc::new(
+                Local::open(parsed.options, backend, parsed.transport)
+                    .await
+                    .map_err(to_js)?,
+            )
+        };
+        Ok(Self { handle })
+    }
+}
+
+/// What the JS class does, whether the engine runs in this context
+/// ([`Local`]) or in a worker the package started ([`Remote`]).
+trait Handle {
+    fn start(self: Rc<Self>) -> Promise;
+    fn pause(&self) -> Promise;
+    fn cancel(self: Rc<Self>) -> Promise;
+    fn set_url(&self, url: &str) -> Result<(), Error>;
+    fn blob(self: Rc<Self>) -> Promise;
+    fn id(&self) -> String;
+    fn url(&self) -> String;
+    fn total(&self) -> Option<f64>;
+    fn received(&self) -> f64;
+    fn state(&self) -> String;
+    fn filename(&self) -> String;
+    fn store(&self) -> String;
+    fn resumable(&self) -> Option<bool>;
+    fn handlers(&self) -> &Handlers;
+}
+
+/// The application's `onprogress` and `onrestart`.
+#[derive(Default)]
+struct Handlers {
     onprogress: RefCell<Option<Function>>,
     onrestart: RefCell<Option<Function>>,
-    /// While running: the page's offline/online events suspend and resume it.
-    network: RefCell<Option<NetworkWatch>>,
+}
+
+impl Handlers {
+    fn progress(&self, event: &JsValue) {
+        call_handler(&self.onprogress, event);
+    }
+
+    fn restart(&self, event: &JsValue) {
+        call_handler(&self.onrestart, event);
+    }
+}
+
+/// Calls the application's handler; one that throws cannot stop the download.
+fn call_handler(handler: &RefCell<Option<Function>>, event: &JsValue) {
+    let handler = handler.borrow().clone();
+    if let Some(handler) = handler {
+        if let Err(e) = handler.call1(&JsValue::NULL, event) {
+            web_sys::console::error_2(&"resumable-fetch: an event handler threw".into(), &e);
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -165,107 +225,27 @@ impl Download {
         #[wasm_bindgen(unchecked_optional_param_type = "DownloadOptions")] options: Option<JsValue>,
     ) -> Promise {
         let options = options.unwrap_or(JsValue::UNDEFINED);
-        future_to_promise(async move {
-            let (options, choice, transport) = parse_options(&url, &options).map_err(to_js)?;
-            let backend = Backend::open(choice).await.map_err(|e| to_js(e.into()))?;
-            let engine = Engine::open(transport, backend.clone(), JsClock, options)
-                .await
-                .map_err(to_js)?;
-            if let Some(why) = engine.discarded_record() {
-                web_sys::console::warn_1(
-                    &format!("resumable-fetch: {why}; the download starts over").into(),
-                );
-            }
-            let state = if engine.is_complete() {
-                "complete"
-            } else if engine.received() > 0 {
-                "paused"
-            } else {
-                "idle"
-            };
-            let inner = Inner {
-                engine,
-                backend,
-                state: Cell::new(state),
-                run: RefCell::new(None),
-                cancelled: Cell::new(false),
-                asked_persistence: Cell::new(false),
-                onprogress: RefCell::new(None),
-                onrestart: RefCell::new(None),
-                network: RefCell::new(None),
-            };
-            Ok(Download {
-                inner: Rc::new(inner),
-            }
-            .into())
-        })
+        future_to_promise(async move { Ok(Self::open_here(url, options).await?.into()) })
     }
 
     /// Downloads until complete (`'complete'`) or paused (`'paused'`); rejects
     /// with a DownloadError. While running, it returns the same promise.
     #[wasm_bindgen(unchecked_return_type = "Promise<'complete' | 'paused'>")]
     pub fn start(&self) -> Promise {
-        if let Some(run) = self.inner.run.borrow().clone() {
-            return run;
-        }
-        let id = self.inner.engine.options().id.clone();
-        if !RUNNING.with(|r| r.borrow_mut().insert(id.clone())) {
-            return Promise::reject(&to_js(Error::Locked { id }));
-        }
-        let writable = if self.inner.engine.is_complete() {
-            Ok(())
-        } else {
-            self.inner.backend.check_writable().map_err(Error::from)
-        };
-        // Running from now: a pause() before the run's first step counts.
-        if let Err(e) = writable.and_then(|()| self.inner.engine.begin()) {
-            RUNNING.with(|r| r.borrow_mut().remove(&id));
-            return Promise::reject(&to_js(e));
-        }
-        self.inner.state.set("running");
-        if !self.inner.asked_persistence.replace(true) {
-            self.inner.backend.ask_persistence();
-        }
-        self.inner.follow_network();
-        let inner = self.inner.clone();
-        let run = future_to_promise(async move {
-            let result = inner.run().await;
-            inner.run.borrow_mut().take();
-            result
-        });
-        *self.inner.run.borrow_mut() = Some(run.clone());
-        run
+        self.handle.clone().start()
     }
 
     /// Stops the download; resolves once what was in flight is stored.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn pause(&self) -> Promise {
-        self.inner.engine.pause();
-        let run = self.inner.run.borrow().clone();
-        future_to_promise(async move {
-            if let Some(run) = run {
-                let _ = JsFuture::from(run).await;
-            }
-            Ok(JsValue::UNDEFINED)
-        })
+        self.handle.pause()
     }
 
     /// Stops the download and deletes everything stored for it. A pending
     /// `start()` rejects with `ABORTED`.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn cancel(&self) -> Promise {
-        self.inner.cancelled.set(true);
-        let paused = self.pause();
-        let inner = self.inner.clone();
-        future_to_promise(async move {
-            JsFuture::from(paused).await?;
-            inner.cancelled.set(false);
-            let id = inner.engine.options().id.clone();
-            let _lock = DownloadLock::take(&id).await.map_err(to_js)?;
-            inner.engine.remove().await.map_err(to_js)?;
-            inner.state.set("idle");
-            Ok(JsValue::UNDEFINED)
-        })
+        self.handle.clone().cancel()
     }
 
     /// Sends the next requests to `url`, e.g. a fresh signed URL after the
@@ -273,27 +253,27 @@ impl Download {
     /// the same one.
     #[wasm_bindgen(js_name = setUrl)]
     pub fn set_url(&self, url: String) -> Result<(), JsValue> {
-        let url = absolute_url(&url).map_err(to_js)?;
-        self.inner.engine.set_url(&url).map_err(to_js)
+        self.handle.set_url(&url).map_err(to_js)
     }
 
     /// The downloaded file, backed by the store (not held in memory).
     #[wasm_bindgen(unchecked_return_type = "Promise<Blob>")]
     pub fn blob(&self) -> Promise {
-        let inner = self.inner.clone();
-        future_to_promise(async move { Ok(inner.engine.assemble().await.map_err(to_js)?.into()) })
+        self.handle.clone().blob()
     }
 
     /// Saves the completed file through the browser's download prompt.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn save(&self, name: Option<String>) -> Promise {
-        let inner = self.inner.clone();
+        let handle = self.handle.clone();
         future_to_promise(async move {
-            let blob = inner.engine.assemble().await.map_err(to_js)?;
+            let blob: web_sys::Blob = JsFuture::from(handle.clone().blob())
+                .await?
+                .unchecked_into();
             let name = name
                 .map(|n| filename::sanitize(&n))
                 .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| inner.engine.filename());
+                .unwrap_or_else(|| handle.filename());
             save_blob(&blob, &name).map_err(to_js)?;
             Ok(JsValue::UNDEFINED)
         })
@@ -301,47 +281,47 @@ impl Download {
 
     #[wasm_bindgen(getter)]
     pub fn id(&self) -> String {
-        self.inner.engine.options().id.clone()
+        self.handle.id()
     }
 
     #[wasm_bindgen(getter)]
     pub fn url(&self) -> String {
-        self.inner.engine.url()
+        self.handle.url()
     }
 
     /// The file's length once the server has told it.
     #[wasm_bindgen(getter)]
     pub fn total(&self) -> Option<f64> {
-        self.inner.engine.total().map(|t| t as f64)
+        self.handle.total()
     }
 
     /// Bytes stored so far (progress events also count bytes in flight).
     #[wasm_bindgen(getter)]
     pub fn received(&self) -> f64 {
-        self.inner.engine.received() as f64
+        self.handle.received()
     }
 
     #[wasm_bindgen(getter, unchecked_return_type = "DownloadState")]
     pub fn state(&self) -> String {
-        self.inner.state.get().to_string()
+        self.handle.state()
     }
 
     #[wasm_bindgen(getter)]
     pub fn filename(&self) -> String {
-        self.inner.engine.filename()
+        self.handle.filename()
     }
 
     /// 'opfs', 'indexeddb', 'memory', or a custom store's name.
     #[wasm_bindgen(getter)]
     pub fn store(&self) -> String {
-        self.inner.backend.name()
+        self.handle.store()
     }
 
     /// Whether the server honours Range requests: `undefined` until it has
     /// answered, `false` once it has shown it ignores them.
     #[wasm_bindgen(getter)]
     pub fn resumable(&self) -> Option<bool> {
-        self.inner.engine.resumable()
+        self.handle.resumable()
     }
 
     #[wasm_bindgen(
@@ -349,7 +329,7 @@ impl Download {
         unchecked_return_type = "((progress: DownloadProgress) => void) | null"
     )]
     pub fn onprogress(&self) -> Option<Function> {
-        self.inner.onprogress.borrow().clone()
+        self.handle.handlers().onprogress.borrow().clone()
     }
 
     #[wasm_bindgen(setter)]
@@ -358,7 +338,7 @@ impl Download {
         #[wasm_bindgen(unchecked_param_type = "((progress: DownloadProgress) => void) | null")]
         f: Option<Function>,
     ) {
-        *self.inner.onprogress.borrow_mut() = f;
+        *self.handle.handlers().onprogress.borrow_mut() = f;
     }
 
     /// Called when stored bytes were discarded and the download started over.
@@ -367,7 +347,7 @@ impl Download {
         unchecked_return_type = "((restart: DownloadRestart) => void) | null"
     )]
     pub fn onrestart(&self) -> Option<Function> {
-        self.inner.onrestart.borrow().clone()
+        self.handle.handlers().onrestart.borrow().clone()
     }
 
     #[wasm_bindgen(setter)]
@@ -376,7 +356,7 @@ impl Download {
         #[wasm_bindgen(unchecked_param_type = "((restart: DownloadRestart) => void) | null")]
         f: Option<Function>,
     ) {
-        *self.inner.onrestart.borrow_mut() = f;
+        *self.handle.handlers().onrestart.borrow_mut() = f;
     }
 
     /// Every download stored in this origin (IndexedDB) and this page
@@ -486,113 +466,26 @@ fn parse_prune(options: &JsValue) -> Result<(u64, StoreChoice), Error> {
     Ok((max_age, store_selection(Some(options.clone()))?))
 }
 
-impl Inner {
-    /// The run `start()` began, holding this page's lock on the id.
-    async fn run(&self) -> Result<JsValue, JsValue> {
-        let result = match DownloadLock::take(&self.engine.options().id).await {
-            Ok(lock) => {
-                let result = self.engine.run(&|event| self.dispatch(event)).await;
-                drop(lock);
-                result
-            }
-            Err(e) => {
-                self.engine.abandon();
-                Err(e)
-            }
-        };
-        self.network.borrow_mut().take();
-        self.engine.resume();
-        RUNNING.with(|r| r.borrow_mut().remove(&self.engine.options().id));
-        let (state, result) = match result {
-            Ok(_) if self.cancelled.get() => ("paused", Err(Error::Aborted)),
-            Ok(Outcome::Complete) => ("complete", Ok("complete")),
-            Ok(Outcome::Paused) => ("paused", Ok("paused")),
-            // Out of space: everything stored is kept, start() continues once there is room.
-            Err(e) if e.code() == "QUOTA_EXCEEDED" => ("paused", Err(e)),
-            Err(e) => ("failed", Err(e)),
-        };
-        self.state.set(state);
-        result.map(JsValue::from).map_err(to_js)
-    }
-
-    /// Suspends the run while the page is offline, from now until it ends.
-    fn follow_network(self: &Rc<Self>) {
-        let offline = Rc::downgrade(self);
-        let online = Rc::downgrade(self);
-        *self.network.borrow_mut() = NetworkWatch::start(
-            move || {
-                if let Some(inner) = offline.upgrade() {
-                    inner.engine.suspend();
-                    inner.state.set("offline");
-                }
-            },
-            move || {
-                if let Some(inner) = online.upgrade() {
-                    inner.engine.resume();
-                    inner.state.set("running");
-                }
-            },
-        );
-        if NetworkWatch::is_offline() {
-            self.engine.suspend();
-            self.state.set("offline");
-        }
-    }
-
-    /// Calls the application's handler; one that throws cannot stop the download.
-    fn dispatch(&self, event: &Event) {
-        let (handler, arg) = match event {
-            Event::Progress(p) => (
-                self.onprogress.borrow().clone(),
-                object(&[
-                    ("received", (p.received as f64).into()),
-                    ("total", p.total.map(|t| t as f64).into()),
-                    ("bytesPerSecond", p.bytes_per_second.into()),
-                    ("etaSeconds", p.eta_seconds.into()),
-                ]),
-            ),
-            Event::Restarted(reason) => (
-                self.onrestart.borrow().clone(),
-                object(&[
-                    (
-                        "reason",
-                        match reason {
-                            RestartReason::Changed(_) => "server-changed",
-                            RestartReason::RangesIgnored => "ranges-ignored",
-                        }
-                        .into(),
-                    ),
-                    ("message", restart_message(reason).into()),
-                ]),
-            ),
-        };
-        if let Some(handler) = handler {
-            if let Err(e) = handler.call1(&JsValue::NULL, &arg) {
-                web_sys::console::error_2(&"resumable-fetch: an event handler threw".into(), &e);
-            }
-        }
-    }
-}
-
-fn restart_message(reason: &RestartReason) -> String {
-    match reason {
-        RestartReason::Changed(change) => {
-            format!(
-                "the file on the server changed ({change}); downloading it again from the start"
-            )
-        }
-        RestartReason::RangesIgnored => {
-            "the server ignored a Range request; downloading the whole file from the start".into()
-        }
-    }
-}
-
 /// A `DownloadError`: a real `Error` named `DownloadError` with a `code`.
 fn to_js(error: Error) -> JsValue {
-    let js_error = js_sys::Error::new(&error.to_string());
+    download_error(&error.to_string(), error.code())
+}
+
+fn download_error(message: &str, code: &str) -> JsValue {
+    let js_error = js_sys::Error::new(message);
     js_error.set_name("DownloadError");
-    let _ = Reflect::set(&js_error, &"code".into(), &error.code().into());
+    let _ = Reflect::set(&js_error, &"code".into(), &code.into());
     js_error.into()
+}
+
+/// The DownloadError a worker reported as `{ message, code }`.
+fn error_from_parts(parts: &JsValue) -> JsValue {
+    download_error(
+        &js::get(parts, "message").as_string().unwrap_or_default(),
+        &js::get(parts, "code")
+            .as_string()
+            .unwrap_or_else(|| "INTERNAL".into()),
+    )
 }
 
 fn object(fields: &[(&str, JsValue)]) -> JsValue {
@@ -628,7 +521,7 @@ fn info(record: &Record, store: &str) -> JsValue {
     ])
 }
 
-const OPTION_NAMES: [&str; 12] = [
+const OPTION_NAMES: [&str; 13] = [
     "id",
     "store",
     "connections",
@@ -641,18 +534,30 @@ const OPTION_NAMES: [&str; 12] = [
     "integrity",
     "filename",
     "onServerChange",
+    "worker",
 ];
 
+/// The options of `Download.open`, checked.
+struct Parsed {
+    options: Options,
+    choice: StoreChoice,
+    transport: FetchTransport,
+    /// Run the engine in the package's worker, this object a proxy.
+    worker: bool,
+}
+
 /// Reads and checks the options object; every mistake names its option.
-fn parse_options(
-    url: &str,
-    options: &JsValue,
-) -> Result<(Options, StoreChoice, FetchTransport), Error> {
+fn parse_options(url: &str, options: &JsValue) -> Result<Parsed, Error> {
     let mut parsed = Options::new(&absolute_url(url)?);
     let mut choice = StoreChoice::Auto;
     let mut transport = FetchTransport::default();
     if options.is_undefined() || options.is_null() {
-        return Ok((parsed, choice, transport));
+        return Ok(Parsed {
+            options: parsed,
+            choice,
+            transport,
+            worker: false,
+        });
     }
     if !options.is_object() {
         return Err(Error::invalid("options", "it must be an object"));
@@ -717,8 +622,19 @@ fn parse_options(
             }
         };
     }
+    let worker = match js::get(options, "worker") {
+        w if w.is_undefined() => false,
+        w => w
+            .as_bool()
+            .ok_or_else(|| Error::invalid("worker", "it must be true or false"))?,
+    };
     parsed.validate()?;
-    Ok((parsed, choice, transport))
+    Ok(Parsed {
+        options: parsed,
+        choice,
+        transport,
+        worker,
+    })
 }
 
 /// Refuses a key that is not one of `names`: a typo never goes unnoticed.

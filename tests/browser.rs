@@ -306,6 +306,18 @@ mod browser_only {
         assert!(log(&name).await.is_empty(), "nothing was fetched");
     }
 
+    /// The test page serves no `worker.js`: `{ worker: true }` fails with a
+    /// message saying what to serve, never a promise that hangs. (The
+    /// package's worker itself is proven by tests/e2e/worker.mjs.)
+    #[wasm_bindgen_test]
+    async fn a_missing_worker_script_is_reported() {
+        let error = open(&file_url("any"), options(&[("worker", true.into())]))
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(&error), "INVALID_STATE");
+        assert!(text(&error, "message").contains("worker.js"));
+    }
+
     #[wasm_bindgen_test]
     async fn credentials_and_referrer_are_sent() {
         set_cookie("session", "s-1").await;

@@ -164,3 +164,36 @@ async fn a_broken_custom_store_is_reported() {
 async fn prune_removes_stale_partial_downloads() {
     custom_store::prune_removes_stale_partial_downloads().await;
 }
+
+/// Node has no web `Worker`: `{ worker: true }` says so, and a custom store
+/// is refused with it before any worker is needed.
+#[wasm_bindgen_test]
+async fn worker_mode_is_refused_where_it_cannot_run() {
+    use wasm_bindgen::JsValue;
+    let url = common::file_url("any");
+    let no_worker = common::options(&[("worker", true.into())]);
+    let error = common::open(&url, no_worker).await.unwrap_err();
+    assert_eq!(common::error_code(&error), "INVALID_STATE");
+    assert!(common::text(&error, "message").contains("worker"));
+
+    let store = js_sys::Object::new();
+    for method in [
+        "getRecord",
+        "putRecord",
+        "records",
+        "write",
+        "read",
+        "delete",
+    ] {
+        let noop = js_sys::Function::new_no_args("");
+        js_sys::Reflect::set(&store, &method.into(), &noop).unwrap();
+    }
+    let custom = common::options(&[("worker", true.into()), ("store", JsValue::from(store))]);
+    let error = common::open(&url, custom).await.unwrap_err();
+    assert_eq!(common::error_code(&error), "INVALID_ARGUMENT");
+    assert!(common::text(&error, "message").contains("custom store"));
+
+    let wrong = common::options(&[("worker", "yes".into())]);
+    let error = common::open(&url, wrong).await.unwrap_err();
+    assert_eq!(common::error_code(&error), "INVALID_ARGUMENT");
+}

@@ -127,23 +127,27 @@ impl Backend {
         }
     }
 
-    /// Asks the browser to keep this origin's storage under pressure
-    /// (`navigator.storage.persist()`), for stores the browser may evict.
-    /// The answer changes nothing here: without it, downloads still work.
+    /// Asks the browser to keep this origin's storage under pressure, for
+    /// stores the browser may evict.
     pub fn ask_persistence(&self) {
-        if !matches!(self, Self::Opfs(_) | Self::IndexedDb(_)) {
-            return;
+        if matches!(self, Self::Opfs(_) | Self::IndexedDb(_)) {
+            ask_persistence();
         }
-        let storage = super::js::get(&super::js::get(&js_sys::global(), "navigator"), "storage");
-        let Ok(persist) = super::js::get(&storage, "persist").dyn_into::<Function>() else {
-            return;
-        };
-        if let Ok(asked) = persist.call0(&storage) {
-            let answer = JsFuture::from(Promise::resolve(&asked));
-            wasm_bindgen_futures::spawn_local(async move {
-                let _ = answer.await;
-            });
-        }
+    }
+}
+
+/// `navigator.storage.persist()`, where there is one (pages, not workers).
+/// The answer changes nothing here: without it, downloads still work.
+pub fn ask_persistence() {
+    let storage = super::js::get(&super::js::get(&js_sys::global(), "navigator"), "storage");
+    let Ok(persist) = super::js::get(&storage, "persist").dyn_into::<Function>() else {
+        return;
+    };
+    if let Ok(asked) = persist.call0(&storage) {
+        let answer = JsFuture::from(Promise::resolve(&asked));
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = answer.await;
+        });
     }
 }
 
