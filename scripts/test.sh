@@ -69,4 +69,15 @@ BASE_URL="http://127.0.0.1:$port" ACCESS_LOG="$e2e/logs/access.log" SAMPLE="$e2e
 BASE_URL="http://127.0.0.1:$port" ACCESS_LOG="$e2e/logs/access.log" SAMPLE="$e2e/files/sample.bin" \
   FILE_PATH=/slow/sample.bin node tests/e2e/worker.mjs
 
+step "end to end: a Vite app with the npm tarball as a dependency, in Chromium"
+# An application's view of the package: installed from `npm pack`, bundled by
+# Vite (worker and wasm included), served by the same nginx.
+rm -rf target/consumer "$e2e/files/consumer" target/resumable-fetch-*.tgz
+cp -r tests/consumer target/consumer
+tarball=$(cd target && npm pack ../pkg --silent | tail -n1)
+(cd target/consumer && npm install --no-save --no-audit --no-fund --offline "../$tarball" >/dev/null)
+node_modules/.bin/vite build target/consumer --outDir "$PWD/$e2e/files/consumer" --emptyOutDir --logLevel warn
+BASE_URL="http://127.0.0.1:$port" ACCESS_LOG="$e2e/logs/access.log" SAMPLE="$e2e/files/sample.bin" \
+  FILE_PATH=/files/sample.bin APP_PATH=/files/consumer/index.html node tests/e2e/consumer.mjs
+
 step "all suites passed"

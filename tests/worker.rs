@@ -43,6 +43,42 @@ async fn auto_picks_opfs_in_a_worker_else_indexeddb() {
     assert_eq!(common::text(&dl, "store"), expected);
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export function refuseOpfs() {
+  const proto = globalThis.StorageManager?.prototype;
+  if (!proto?.getDirectory) return () => {};
+  const original = proto.getDirectory;
+  // What Firefox's private windows do.
+  proto.getDirectory = () => Promise.reject(new DOMException('The operation is insecure.', 'SecurityError'));
+  return () => { proto.getDirectory = original; };
+}
+"#)]
+extern "C" {
+    /// Makes `getDirectory()` throw; returns the function that undoes it.
+    #[wasm_bindgen(js_name = refuseOpfs)]
+    fn refuse_opfs() -> js_sys::Function;
+}
+
+/// Where `getDirectory()` throws (Firefox's private windows), `'auto'`
+/// falls back to IndexedDB and `'opfs'` says why it cannot be used.
+#[wasm_bindgen_test]
+async fn auto_falls_back_when_getdirectory_throws() {
+    let name = common::unique("private");
+    common::configure(&name, &format!("size={}&seed=38", MIB)).await;
+    let url = common::file_url(&name);
+    let restore = refuse_opfs();
+    let auto = common::open(&url, JsValue::UNDEFINED).await;
+    let opfs = common::open(&url, common::opts("opfs", MIB, 1, &[])).await;
+    restore.call0(&JsValue::NULL).unwrap();
+    let auto = auto.unwrap();
+    assert_eq!(common::text(&auto, "store"), "indexeddb");
+    let state = common::call(&auto, "start", &[]).await.unwrap();
+    assert_eq!(state.as_string().as_deref(), Some("complete"));
+    common::call(&auto, "cancel", &[]).await.unwrap();
+    let error = opfs.unwrap_err();
+    assert_eq!(common::error_code(&error), "STORAGE_UNAVAILABLE");
+}
+
 /// One test per shared scenario, run with `store: 'opfs'`.
 macro_rules! with_opfs {
     ($($module:ident :: $scenario:ident $(($($arg:expr),*))?;)*) => {$(
