@@ -83,6 +83,13 @@ export interface DownloadOptions {
   retries?: number;
   /** A body with no new byte for this long is aborted and retried. Default 30000. */
   stallTimeoutMs?: number;
+  /**
+   * The digest the finished file must have, in Subresource Integrity syntax
+   * ('sha256-<base64>', also sha384/sha512; the strongest given counts). Checked
+   * over the stored file at completion; a mismatch discards it and fails with
+   * INTEGRITY_MISMATCH. A server's Repr-Digest header is checked too.
+   */
+  integrity?: string;
   /** The name `save()` uses. Default: Content-Disposition, else the URL's last segment. */
   filename?: string;
   /** When the file on the server changed: start over (default) or fail with SERVER_CHANGED. */
@@ -126,7 +133,7 @@ export interface DownloadInfo {
 export type DownloadErrorCode =
   | 'NETWORK' | 'HTTP_STATUS' | 'CORS_HEADERS_HIDDEN' | 'SERVER_CHANGED' | 'BAD_RESPONSE'
   | 'QUOTA_EXCEEDED' | 'STORAGE_UNAVAILABLE' | 'STORAGE_CORRUPT' | 'STORAGE_FAILED'
-  | 'INVALID_ARGUMENT' | 'INVALID_STATE' | 'LOCKED' | 'ABORTED' | 'INTERNAL';
+  | 'INTEGRITY_MISMATCH' | 'INVALID_ARGUMENT' | 'INVALID_STATE' | 'LOCKED' | 'ABORTED' | 'INTERNAL';
 
 /** Every promise of this API rejects with a DownloadError. */
 export interface DownloadError extends Error {
@@ -602,12 +609,11 @@ fn parse_options(url: &str, options: &JsValue) -> Result<Parsed, Error> {
             Error::invalid("referrer", format!("{referrer:?} is not an http(s) URL"))
         })?;
     }
-    if string(options, "integrity")?.is_some() {
-        // Never accept a check we would not make.
-        return Err(Error::invalid(
-            "integrity",
-            "integrity checking is not available in this version of resumable-fetch",
-        ));
+    if let Some(integrity) = string(options, "integrity")? {
+        parsed.integrity = Some(
+            core::integrity::parse_integrity(&integrity)
+                .map_err(|why| Error::invalid("integrity", why))?,
+        );
     }
     parsed.filename = string(options, "filename")?;
     if let Some(policy) = string(options, "onServerChange")? {

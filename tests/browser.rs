@@ -426,3 +426,8 @@ async fn a_broken_custom_store_is_reported() {
 async fn prune_removes_stale_partial_downloads() {
     custom_store::prune_removes_stale_partial_downloads().await;
 }
+
+#[wasm_bindgen_test]
+async fn integrity_and_repr_digest_are_checked() {
+    conformance::integrity_and_repr_digest_are_checked("indexeddb").await;
+}

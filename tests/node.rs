@@ -197,3 +197,8 @@ async fn worker_mode_is_refused_where_it_cannot_run() {
     let error = common::open(&url, wrong).await.unwrap_err();
     assert_eq!(common::error_code(&error), "INVALID_ARGUMENT");
 }
+
+#[wasm_bindgen_test]
+async fn integrity_and_repr_digest_are_checked() {
+    conformance::integrity_and_repr_digest_are_checked("memory").await;
+}

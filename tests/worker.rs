@@ -105,6 +105,7 @@ with_opfs! {
     conformance::a_file_changed_mid_download_restarts_once;
     conformance::errors_and_stalls_are_retried_then_reported;
     scenarios::a_5_gib_file_downloads_with_64_bit_offsets;
+    conformance::integrity_and_repr_digest_are_checked;
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"

@@ -21,8 +21,9 @@
 //! enter the record only after that (`response::learn`).
 
 use super::clock::Clock;
-use super::error::{Error, ServerError};
+use super::error::{Error, ServerError, StoreError, StoreErrorKind};
 use super::filename;
+use super::integrity::{self, Expected};
 use super::options::{OnServerChange, Options};
 use super::plan::Plan;
 use super::progress::{Meter, Progress};
@@ -66,6 +67,9 @@ const BACKOFF_BASE_MS: u64 = 500;
 const BACKOFF_MAX_MS: u64 = 30_000;
 /// Restarts in one run before giving up on a server whose file keeps changing.
 const MAX_RESTARTS: u32 = 3;
+/// Bytes read back per step when a finished file is hashed: memory stays
+/// small whatever the file's size.
+const VERIFY_STEP: u64 = 4 << 20;
 /// Stored bytes fetched again to check a file that has no strong ETag.
 pub const OVERLAP: u64 = 64 << 10;
 /// Rounds in a row that change nothing before the run calls it a bug; real
@@ -104,6 +108,8 @@ pub struct Download<T: Transport, S, K> {
     /// commit has not succeeded.
     commit_lock: Mutex<()>,
     discarded: RefCell<Option<RecordError>>,
+    /// The server's `Repr-Digest` for the file being downloaded, if it sent one.
+    repr_digest: RefCell<Option<Expected>>,
 }
 
 struct State {
@@ -176,6 +182,7 @@ where
             proven: Cell::new(false),
             commit_lock: Mutex::new(()),
             discarded: RefCell::new(None),
+            repr_digest: RefCell::new(None),
         };
         download.load().await?;
         Ok(download)
@@ -735,6 +742,23 @@ where
     /// Takes what the record lacks from a response of the proven file.
     fn learn(&self, head: &ResponseHead, total: Option<u64>) {
         response::learn(&mut self.state.borrow_mut().record, head, total);
+        self.take_digest(head);
+    }
+
+    /// Keeps the first `Repr-Digest` of the file, to check at completion.
+    /// A compressed response's digest is of the compressed bytes: not ours.
+    fn take_digest(&self, head: &ResponseHead) {
+        let identity = head
+            .content_encoding
+            .value()
+            .is_none_or(|e| e.trim().eq_ignore_ascii_case("identity"));
+        let mut kept = self.repr_digest.borrow_mut();
+        if identity && kept.is_none() {
+            *kept = head
+                .repr_digest
+                .value()
+                .and_then(integrity::parse_repr_digest);
+        }
     }
 
     /// Streams a whole-file (200) response from byte 0, storing a piece per
@@ -745,6 +769,7 @@ where
         on_event: &dyn Fn(&Event),
     ) -> RoundEnd<T::Body> {
         let total = response::learn_whole(&mut self.state.borrow_mut().record, &response.head);
+        self.take_digest(&response.head);
         let halt = self.halt.borrow().clone();
         let mut offset = 0u64;
         let mut carry = None;
@@ -906,11 +931,64 @@ where
             done.updated_at = self.clock.now_ms();
             done
         };
+        self.verify().await?;
         self.store
             .save_record(&self.options.id, &done.encode())
             .await?;
         self.state.borrow_mut().record = done;
         Ok(true)
+    }
+
+    /// Hashes the stored file, read back in parts, against every digest
+    /// expected of it. A file that does not match is discarded: it must
+    /// never be handed out, and the next `start()` downloads it again.
+    async fn verify(&self) -> Result<(), Error> {
+        let expected: Vec<Expected> = self
+            .options
+            .integrity
+            .iter()
+            .chain(self.repr_digest.borrow().iter())
+            .cloned()
+            .collect();
+        if expected.is_empty() {
+            return Ok(());
+        }
+        let pieces: Vec<ByteRange> = self.state.borrow().record.pieces.iter().collect();
+        let mut check = integrity::Check::new(expected);
+        for piece in pieces {
+            let mut start = piece.start;
+            while start < piece.end {
+                let part = ByteRange {
+                    start,
+                    end: piece.end.min(start + VERIFY_STEP),
+                };
+                let bytes = self.store.read(&self.options.id, piece, part).await?;
+                if bytes.len() as u64 != part.len() {
+                    return Err(StoreError::new(
+                        StoreErrorKind::Corrupt,
+                        format!("bytes {part} read back short"),
+                    )
+                    .into());
+                }
+                check.update(&bytes);
+                start = part.end;
+            }
+        }
+        let Err(mismatch) = check.finish() else {
+            return Ok(());
+        };
+        let fresh = {
+            let state = self.state.borrow();
+            let mut fresh = Record::new(&self.options.id, &self.url(), self.clock.now_ms());
+            fresh.created_at = state.record.created_at;
+            fresh
+        };
+        self.store.reset(&self.options.id, &fresh.encode()).await?;
+        self.repr_digest.borrow_mut().take();
+        let mut state = self.state.borrow_mut();
+        state.record = fresh;
+        state.meter.reset();
+        Err(Error::IntegrityMismatch(mismatch))
     }
 
     /// Discards every stored byte and starts over.
@@ -924,6 +1002,8 @@ where
         if had_bytes {
             self.store.reset(&self.options.id, &fresh.encode()).await?;
         }
+        // Another file: its digest comes with its responses.
+        self.repr_digest.borrow_mut().take();
         {
             let mut state = self.state.borrow_mut();
             state.record = fresh;

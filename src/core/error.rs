@@ -6,6 +6,7 @@
 //! naming the option. The codes are part of the JS contract: add new ones,
 //! never rename.
 
+use super::integrity::Mismatch;
 use super::range::{ByteRange, ContentRangeError};
 use super::transport::TransportError;
 use super::validator::Change;
@@ -34,6 +35,9 @@ pub enum Error {
     },
     /// The call does not fit the download's state (e.g. `blob()` before it completed).
     InvalidState(String),
+    /// The finished file does not have the digest it must have; its bytes
+    /// were discarded.
+    IntegrityMismatch(Mismatch),
     /// The download was cancelled.
     Aborted,
     /// A bug in resumable-fetch.
@@ -121,6 +125,7 @@ impl Error {
             Error::InvalidArgument { .. } => "INVALID_ARGUMENT",
             Error::Locked { .. } => "LOCKED",
             Error::InvalidState(_) => "INVALID_STATE",
+            Error::IntegrityMismatch(_) => "INTEGRITY_MISMATCH",
             Error::Aborted => "ABORTED",
             Error::Internal(_) => "INTERNAL",
         }
@@ -189,6 +194,11 @@ impl fmt::Display for Error {
                 "download {id:?} is being written by another tab or worker; wait for it to finish or pause there first"
             ),
             Error::InvalidState(msg) => f.write_str(msg),
+            Error::IntegrityMismatch(m) => write!(
+                f,
+                "the downloaded file does not match {}: expected {}, got {}; the stored bytes were discarded, and start() downloads the file again",
+                m.source, m.expected, m.actual
+            ),
             Error::Aborted => f.write_str("the download was cancelled"),
             Error::Internal(msg) => write!(
                 f,

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod driver;
 pub mod error;
 pub mod filename;
+pub mod integrity;
 pub mod memory;
 pub mod options;
 pub mod plan;

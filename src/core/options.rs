@@ -4,6 +4,7 @@
 //! `INVALID_ARGUMENT` error naming it, before anything is fetched or stored.
 
 use super::error::Error;
+use super::integrity::Expected;
 
 /// What to do when the file on the server changed under a partial download.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -34,6 +35,8 @@ pub struct Options {
     pub headers: Vec<(String, String)>,
     /// The name to save under, instead of the server's or the URL's.
     pub filename: Option<String>,
+    /// The digest the finished file must have (the `integrity` option).
+    pub integrity: Option<Expected>,
 }
 
 pub const DEFAULT_CONNECTIONS: u32 = 3;
@@ -60,6 +63,7 @@ impl Options {
             on_server_change: OnServerChange::default(),
             headers: Vec::new(),
             filename: None,
+            integrity: None,
         }
     }
 

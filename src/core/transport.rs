@@ -55,6 +55,8 @@ pub struct ResponseHead {
     pub last_modified: Header,
     pub content_disposition: Header,
     pub content_type: Header,
+    /// RFC 9530: the digest of the whole file, whatever range this is.
+    pub repr_digest: Header,
 }
 
 pub struct Response<B> {

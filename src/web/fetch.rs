@@ -143,6 +143,7 @@ fn head_of(response: &Response) -> ResponseHead {
         last_modified: header("last-modified"),
         content_disposition: header("content-disposition"),
         content_type: header("content-type"),
+        repr_digest: header("repr-digest"),
     }
 }
 

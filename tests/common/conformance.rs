@@ -420,3 +420,47 @@ pub async fn a_changed_last_modified_or_length_restarts(store: &str) {
         remove(&file_url(&name)).await;
     }
 }
+
+/// `integrity` and the server's `Repr-Digest` are checked over the stored
+/// file; a mismatch keeps nothing and says which digest failed.
+pub async fn integrity_and_repr_digest_are_checked(store: &str) {
+    let size = 2.0 * MIB;
+    let digest_of = |seed: u64| {
+        let mut content = vec![0u8; size as usize];
+        fault_server::fill(seed, 0, &mut content);
+        fault_server::sha256::base64(&fault_server::sha256::digest(&content))
+    };
+    let name = unique("integrity");
+    configure(&name, &format!("size={size}&seed=39&repr_digest=good")).await;
+    let good = format!("sha256-{}", digest_of(39));
+    let with = |integrity: &str| opts(store, MIB, 2, &[("integrity", integrity.into())]);
+    let dl = open(&file_url(&name), with(&good)).await.unwrap();
+    completes(&dl, &name).await;
+    remove(&file_url(&name)).await;
+
+    let wrong = format!("sha256-{}", digest_of(40));
+    let dl = open(&file_url(&name), with(&wrong)).await.unwrap();
+    let error = JsFuture::from(start(&dl)).await.unwrap_err();
+    assert_eq!(error_code(&error), "INTEGRITY_MISMATCH");
+    let message = text(&error, "message");
+    assert!(
+        message.contains("integrity option") && message.contains(&good),
+        "{message}"
+    );
+    assert_eq!(field(&dl, "received"), 0.0, "nothing of it is kept");
+    assert_eq!(
+        field(&listed(&file_url(&name)).await.unwrap(), "received"),
+        0.0
+    );
+    remove(&file_url(&name)).await;
+
+    let liar = unique("repr-digest");
+    configure(&liar, &format!("size={size}&seed=41&repr_digest=bad")).await;
+    let dl = open(&file_url(&liar), opts(store, MIB, 2, &[]))
+        .await
+        .unwrap();
+    let error = JsFuture::from(start(&dl)).await.unwrap_err();
+    assert_eq!(error_code(&error), "INTEGRITY_MISMATCH");
+    assert!(text(&error, "message").contains("Repr-Digest"));
+    remove(&file_url(&liar)).await;
+}

@@ -252,6 +252,7 @@ pub async fn rejects_bad_input_with_download_errors(store: &str) {
         options(&[("store", "disk".into())]),
         options(&[("onServerChange", "ignore".into())]),
         options(&[("integrity", "sha256-x".into())]),
+        options(&[("integrity", "md5-AAAA".into())]),
         JsValue::from("not an object"),
     ] {
         assert_eq!(code(open(&url, bad).await), "INVALID_ARGUMENT");

@@ -87,6 +87,8 @@ pub struct Server {
     pub validator_seed: Cell<Option<u64>>,
     /// Requests to any other URL get 403 (an expired signed URL).
     pub required_url: RefCell<Option<String>>,
+    /// The `Repr-Digest` every response carries.
+    pub repr_digest: RefCell<Option<String>>,
     pub faults: RefCell<VecDeque<Fault>>,
     pub log: RefCell<Vec<Served>>,
     /// Bytes per body chunk.
@@ -116,6 +118,7 @@ impl Server {
             weak_etag: Cell::new(false),
             validator_seed: Cell::new(None),
             required_url: RefCell::new(None),
+            repr_digest: RefCell::new(None),
             faults: RefCell::new(VecDeque::new()),
             log: RefCell::new(Vec::new()),
             // Not a divisor of the tests' block size: chunks straddle blocks.
@@ -174,6 +177,9 @@ impl Server {
         let stale = request.if_range.as_ref().is_some_and(|tag| *tag != etag);
         if let Some(encoding) = self.content_encoding.borrow().clone() {
             head.content_encoding = Header::Present(encoding);
+        }
+        if let Some(digest) = self.repr_digest.borrow().clone() {
+            head.repr_digest = Header::Present(digest);
         }
         let mut body = None;
         match (fault, request.range, self.ranges.get()) {
@@ -527,4 +533,26 @@ impl resumable_fetch::core::store::Store for CheckingStore {
         }
         Ok(pieces.iter().map(ByteRange::len).sum())
     }
+}
+
+/// The SHA-256 of `bytes` in base64, as SRI and `Repr-Digest` write it.
+pub fn sha256_base64(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let digest = sha2::Sha256::digest(bytes);
+    let mut out = String::new();
+    for chunk in digest.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize])
+            } else {
+                '='
+            });
+        }
+    }
+    out
 }

@@ -102,7 +102,7 @@ const MAX_LOG: usize = 100_000;
 /// client that has just read a whole body also finds its log entry.
 const LOG_SETTLE: Duration = Duration::from_secs(1);
 const DEFAULT_EXPOSE: &str = "Content-Range, Content-Length, Content-Encoding, \
-     Content-Disposition, ETag, Last-Modified, Accept-Ranges";
+     Content-Disposition, ETag, Last-Modified, Accept-Ranges, Repr-Digest";
 /// Default `chaos_rate`, in percent.
 const DEFAULT_CHAOS_RATE: u64 = 20;
 
@@ -257,6 +257,9 @@ struct FileConfig {
     /// `Access-Control-Expose-Headers`; None = the default list, "" = omit.
     expose: Option<String>,
     disposition: Option<String>,
+    /// `Repr-Digest` on every answer: `Some(true)` the content's SHA-256,
+    /// `Some(false)` a wrong one.
+    repr_digest: Option<bool>,
     /// The `token` query parameter GETs and HEADs need; empty = none.
     require_token: String,
     /// Chaos mode: the seed of its decisions; None = off.
@@ -296,6 +299,7 @@ impl Default for FileConfig {
             encoding: String::new(),
             expose: None,
             disposition: None,
+            repr_digest: None,
             require_token: String::new(),
             chaos: None,
             chaos_rate: DEFAULT_CHAOS_RATE,
@@ -696,7 +700,7 @@ fn respond(
         }
     } else if let Some(route) = req.path.strip_prefix("/_admin/") {
         let mut extra = Vec::new();
-        let (status, body) = match admin(shared, buf, req, route, &mut extra) {
+        let (status, body) = match admin(shared, req, route, &mut extra) {
             Ok(body) => (200, body),
             Err((status, msg)) => (status, error_json(&msg)),
         };
@@ -1315,6 +1319,14 @@ fn write_file_response(
     if let Some(disposition) = &config.disposition {
         headers.push(("Content-Disposition", disposition.clone()));
     }
+    if let Some(good) = config.repr_digest {
+        let mut digest = content_sha256(config.seed, size);
+        if !good {
+            digest[0] ^= 0xff;
+        }
+        let value = format!("sha-256=:{}:", sha256::base64(&digest));
+        headers.push(("Repr-Digest", value));
+    }
     if status != 416 && !config.encoding.is_empty() {
         headers.push(("Content-Encoding", config.encoding.clone()));
     }
@@ -1486,7 +1498,6 @@ type AdminResult = Result<String, (u16, String)>;
 /// Answers an admin route; `extra` collects additional response headers.
 fn admin(
     shared: &Shared,
-    buf: &mut [u8],
     req: &Request,
     route: &str,
     extra: &mut Vec<(&'static str, String)>,
@@ -1520,7 +1531,7 @@ fn admin(
                 return log_json(shared, &name_of(raw)?);
             }
             if let Some(raw) = route.strip_prefix("sha256/") {
-                return sha256_json(shared, buf, &name_of(raw)?);
+                return sha256_json(shared, &name_of(raw)?);
             }
             if let Some(raw) = route.strip_prefix("stats/") {
                 return with_file(shared, &name_of(raw)?, |file| {
@@ -1624,6 +1635,7 @@ fn update_file(shared: &Shared, name: &str, query: &str) -> AdminResult {
 ///   (0/1): validators and range handling; `unknown_total=1` makes every 206 say
 ///   `bytes a-b/*` (a 416 still says `bytes */size`).
 /// - `throttle` (bytes/s), `encoding`, `expose`, `disposition`: headers and pacing.
+/// - `repr_digest` (`good`, `bad`, empty): a `Repr-Digest` of the content, right or wrong.
 /// - Queued faults, each for the next K GETs: `fail_next`; `drop_next` with
 ///   `drop_after`; `stall_next` with `stall_after`; `shift_next` with `shift_by`
 ///   (signed); `short_next` with `short_by`; `cl_short_next` with `cl_short_by`;
@@ -1701,6 +1713,14 @@ fn apply_params(
                 config.expose = Some(names.join(", "));
             }
             "disposition" => config.disposition = Some(text()?).filter(|d| !d.is_empty()),
+            "repr_digest" => {
+                config.repr_digest = match text()?.as_str() {
+                    "good" => Some(true),
+                    "bad" => Some(false),
+                    "" => None,
+                    other => return Err(format!("repr_digest={other:?}: use good, bad or empty")),
+                }
+            }
             "require_token" => config.require_token = text()?,
             "chaos" => {
                 config.chaos = match value.as_str() {
@@ -1790,8 +1810,17 @@ fn render_log(log: &VecDeque<LogEntry>) -> String {
     format!("[{}]", entries.join(","))
 }
 
-fn sha256_json(shared: &Shared, buf: &mut [u8], name: &str) -> AdminResult {
+fn sha256_json(shared: &Shared, name: &str) -> AdminResult {
     let (seed, size) = with_file(shared, name, |f| (f.config.seed, f.config.size))?;
+    Ok(format!(
+        "{{\"sha256\":\"{}\"}}",
+        sha256::hex(&content_sha256(seed, size))
+    ))
+}
+
+/// The SHA-256 of a file's content (hashed each time: meant for test-sized files).
+fn content_sha256(seed: u64, size: u64) -> [u8; 32] {
+    let mut buf = vec![0; CHUNK];
     let mut hasher = Sha256::new();
     let mut offset = 0;
     while offset < size {
@@ -1800,10 +1829,7 @@ fn sha256_json(shared: &Shared, buf: &mut [u8], name: &str) -> AdminResult {
         hasher.update(chunk);
         offset += chunk.len() as u64;
     }
-    Ok(format!(
-        "{{\"sha256\":\"{}\"}}",
-        sha256::hex(&hasher.finish())
-    ))
+    hasher.finish()
 }
 
 /// A read that timed out or was interrupted: try again until the deadline.
