@@ -11,7 +11,7 @@ use crate::core::driver;
 use crate::core::record::Record;
 use crate::core::{self, filename, Error, OnServerChange, Options};
 use crate::web::lock::DownloadLock;
-use crate::web::{js, Backend, FetchTransport, JsClock, StoreChoice};
+use crate::web::{js, Backend, FetchTransport, StoreChoice};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use local::Local;
 use remote::Remote;
@@ -269,7 +269,8 @@ impl Download {
         self.handle.clone().blob()
     }
 
-    /// Saves the completed file through the browser's download prompt.
+    /// Saves the completed file: through the save picker where the browser
+    /// has one (streamed from the store), else the browser's download.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn save(&self, name: Option<String>) -> Promise {
         let handle = self.handle.clone();
@@ -281,7 +282,7 @@ impl Download {
                 .map(|n| filename::sanitize(&n))
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| handle.filename());
-            save_blob(&blob, &name).map_err(to_js)?;
+            crate::web::save::save(&blob, &name).await.map_err(to_js)?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -754,31 +755,4 @@ fn bad_headers() -> Error {
         "headers",
         "it must be an object of strings, an array of [name, value] pairs, or a Headers",
     )
-}
-
-/// `<a download>` with an object URL: the save every browser page supports.
-fn save_blob(blob: &web_sys::Blob, name: &str) -> Result<(), Error> {
-    let unsupported = || {
-        Error::InvalidState(
-            "save() needs a page with a document; in workers and servers use blob()".into(),
-        )
-    };
-    let document = js::get(&js_sys::global(), "document")
-        .dyn_into::<web_sys::Document>()
-        .map_err(|_| unsupported())?;
-    let url = web_sys::Url::create_object_url_with_blob(blob).map_err(|_| unsupported())?;
-    let anchor = document
-        .create_element("a")
-        .ok()
-        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok())
-        .ok_or_else(unsupported)?;
-    anchor.set_href(&url);
-    anchor.set_download(name);
-    anchor.click();
-    // The browser reads the URL asynchronously; release it once it surely has.
-    wasm_bindgen_futures::spawn_local(async move {
-        core::clock::Clock::sleep(&JsClock, 60_000).await;
-        let _ = web_sys::Url::revoke_object_url(&url);
-    });
-    Ok(())
 }

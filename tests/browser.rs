@@ -318,6 +318,80 @@ mod browser_only {
         assert!(text(&error, "message").contains("worker.js"));
     }
 
+    #[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+    export function fakeSavePicker(mode) {
+      const state = { options: null, chunks: [], closed: false };
+      globalThis.showSaveFilePicker = async (options) => {
+        state.options = options;
+        if (mode === 'abort') throw new DOMException('The user aborted a request.', 'AbortError');
+        if (mode === 'no-gesture') throw new DOMException('Must be handling a user gesture.', 'SecurityError');
+        return {
+          createWritable: async () => new WritableStream({
+            write(chunk) { state.chunks.push(new Uint8Array(chunk)); },
+            close() { state.closed = true; },
+          }),
+        };
+      };
+      state.restore = () => { delete globalThis.showSaveFilePicker; };
+      state.bytes = () => {
+        const out = new Uint8Array(state.chunks.reduce((n, c) => n + c.length, 0));
+        let at = 0;
+        for (const c of state.chunks) { out.set(c, at); at += c.length; }
+        return out;
+      };
+      return state;
+    }
+    "#)]
+    extern "C" {
+        /// A save picker whose file is a WritableStream kept in memory.
+        #[wasm_bindgen(js_name = fakeSavePicker)]
+        fn fake_save_picker(mode: &str) -> JsValue;
+    }
+
+    /// `save()` streams the stored file into the file the picker gives,
+    /// under the sanitized name; a dismissed picker is `ABORTED`; a picker
+    /// refused for want of a user gesture falls back to `<a download>`.
+    #[wasm_bindgen_test]
+    async fn save_streams_into_the_picked_file() {
+        let name = unique("save");
+        configure(&name, &format!("size={}&seed=42", 4.0 * MIB)).await;
+        let dl = open(&file_url(&name), opts("indexeddb", MIB, 2, &[]))
+            .await
+            .unwrap();
+        call(&dl, "start", &[]).await.unwrap();
+
+        let picked = fake_save_picker("ok");
+        let saved = call(&dl, "save", &["re:port?.bin".into()]).await;
+        call(&picked, "restore", &[]).await.unwrap();
+        saved.unwrap();
+        let options = js_sys::Reflect::get(&picked, &"options".into()).unwrap();
+        assert_eq!(text(&options, "suggestedName"), "report.bin");
+        assert!(js_sys::Reflect::get(&picked, &"closed".into())
+            .unwrap()
+            .is_truthy());
+        let chunks = js_sys::Array::from(&js_sys::Reflect::get(&picked, &"chunks".into()).unwrap());
+        assert!(chunks.length() > 1, "streamed, not one buffer");
+        let bytes = js_sys::Uint8Array::from(call(&picked, "bytes", &[]).await.unwrap()).to_vec();
+        let mut hasher = fault_server::sha256::Sha256::new();
+        hasher.update(&bytes);
+        assert_eq!(
+            fault_server::sha256::hex(&hasher.finish()),
+            server_sha256(&name).await
+        );
+
+        let dismissed = fake_save_picker("abort");
+        let error = call(&dl, "save", &[]).await.unwrap_err();
+        call(&dismissed, "restore", &[]).await.unwrap();
+        assert_eq!(error_code(&error), "ABORTED");
+        assert!(text(&error, "message").contains("file picker"));
+
+        let refused = fake_save_picker("no-gesture");
+        let saved = call(&dl, "save", &[]).await;
+        call(&refused, "restore", &[]).await.unwrap();
+        saved.expect("the anchor download after a refused picker");
+        call(&dl, "cancel", &[]).await.unwrap();
+    }
+
     #[wasm_bindgen_test]
     async fn credentials_and_referrer_are_sent() {
         set_cookie("session", "s-1").await;

@@ -40,6 +40,8 @@ pub enum Error {
     IntegrityMismatch(Mismatch),
     /// The download was cancelled.
     Aborted,
+    /// The user closed the save picker without choosing a file.
+    SaveCancelled,
     /// A bug in resumable-fetch.
     Internal(String),
 }
@@ -126,7 +128,7 @@ impl Error {
             Error::Locked { .. } => "LOCKED",
             Error::InvalidState(_) => "INVALID_STATE",
             Error::IntegrityMismatch(_) => "INTEGRITY_MISMATCH",
-            Error::Aborted => "ABORTED",
+            Error::Aborted | Error::SaveCancelled => "ABORTED",
             Error::Internal(_) => "INTERNAL",
         }
     }
@@ -200,6 +202,9 @@ impl fmt::Display for Error {
                 m.source, m.expected, m.actual
             ),
             Error::Aborted => f.write_str("the download was cancelled"),
+            Error::SaveCancelled => f.write_str(
+                "the save was cancelled in the file picker; the download is kept: call save() again",
+            ),
             Error::Internal(msg) => write!(
                 f,
                 "resumable-fetch hit a bug ({msg}); {KEPT}: please report it"

@@ -11,6 +11,7 @@ pub mod js;
 pub mod lock;
 pub mod network;
 pub mod opfs;
+pub mod save;
 
 pub use backend::{Backend, StoreChoice};
 pub use clock::JsClock;

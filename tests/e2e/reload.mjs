@@ -138,22 +138,65 @@ async function checkStoredWasSent(accessLog, filePath, offset, stored) {
   return sent;
 }
 
-async function saveAndHash(page, dir, expectedSha, expectedName) {
-  const [download] = await Promise.all([
-    page.waitForEvent('download', { timeout: STEP_MS * 2 }),
-    page.click(T('save')),
-  ]);
-  const file = path.join(dir, `saved-${Date.now()}.bin`);
-  await download.saveAs(file);
-  const failure = await download.failure();
-  check(!failure, `the browser failed the save: ${failure}`);
-  check(
-    download.suggestedFilename() === expectedName,
-    `saved as ${JSON.stringify(download.suggestedFilename())}, expected ${JSON.stringify(expectedName)}`,
-  );
-  const sha = await sha256File(file);
-  await fs.rm(file, { force: true });
-  check(sha === expectedSha, `the saved file's SHA-256 is ${sha}, expected ${expectedSha} (the sample's)`);
+/**
+ * Clicks Save and checks the saved file. `via` 'picker': the page's
+ * showSaveFilePicker is replaced by one that hands out a real file handle in
+ * OPFS (Playwright cannot drive the native dialog), so save() streams into a
+ * FileSystemWritableFileStream, and the page hashes the file. 'anchor': the
+ * page has no picker, so save() falls back to `<a download>`, and the browser's
+ * download is hashed from disk.
+ */
+async function saveAndHash(page, dir, expectedSha, expectedName, via, size) {
+  if (via === 'anchor') {
+    await page.evaluate(() => { delete Window.prototype.showSaveFilePicker; delete window.showSaveFilePicker; });
+    const [download] = await Promise.all([
+      page.waitForEvent('download', { timeout: STEP_MS * 2 }),
+      page.click(T('save')),
+    ]);
+    const file = path.join(dir, `saved-${Date.now()}.bin`);
+    await download.saveAs(file);
+    const failure = await download.failure();
+    check(!failure, `the browser failed the save: ${failure}`);
+    check(
+      download.suggestedFilename() === expectedName,
+      `saved as ${JSON.stringify(download.suggestedFilename())}, expected ${JSON.stringify(expectedName)}`,
+    );
+    const sha = await sha256File(file);
+    await fs.rm(file, { force: true });
+    check(sha === expectedSha, `the saved file's SHA-256 is ${sha}, expected ${expectedSha} (the sample's)`);
+    return sha;
+  }
+  await page.evaluate(() => {
+    window.__picked = null;
+    window.showSaveFilePicker = async ({ suggestedName }) => {
+      const root = await navigator.storage.getDirectory();
+      const dir = await root.getDirectoryHandle('e2e-saved', { create: true });
+      window.__picked = suggestedName;
+      return dir.getFileHandle(suggestedName, { create: true });
+    };
+  });
+  await page.click(T('save'));
+  // The writable commits the file when save() closes it: wait for its full size.
+  const { name, sha } = await page.evaluate(async ({ size, ms }) => {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      if (window.__picked) {
+        const root = await navigator.storage.getDirectory();
+        const dir = await root.getDirectoryHandle('e2e-saved');
+        const file = await (await dir.getFileHandle(window.__picked)).getFile();
+        if (file.size === size) {
+          const digest = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
+          await dir.removeEntry(window.__picked);
+          const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+          return { name: window.__picked, sha: hex };
+        }
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return { name: window.__picked, sha: null };
+  }, { size, ms: STEP_MS * 2 });
+  check(name === expectedName, `the picker was offered ${JSON.stringify(name)}, expected ${JSON.stringify(expectedName)}`);
+  check(sha === expectedSha, `the file saved through the picker has SHA-256 ${sha}, expected ${expectedSha} (the sample's)`);
   return sha;
 }
 
@@ -241,7 +284,7 @@ async function scenarioReload(cfg) {
   const restart = await restartNotice(page);
   check(!restart, `the download started over after the reload: ${restart}`);
 
-  await saveAndHash(page, downloads, cfg.sha, path.basename(cfg.filePath));
+  await saveAndHash(page, downloads, cfg.sha, path.basename(cfg.filePath), 'picker', cfg.size);
   const requests = await fileRequests(cfg.accessLog, cfg.filePath, logOffset);
   const r = checkRefetch(requests, resumedAt / 1000, cfg.size, stored, 'reload');
   await closeContext(context);
@@ -286,7 +329,7 @@ async function scenarioRestart(cfg) {
   const restart = await restartNotice(page);
   check(!restart, `the download started over after the browser restart: ${restart}`);
 
-  await saveAndHash(page, downloads, cfg.sha, path.basename(cfg.filePath));
+  await saveAndHash(page, downloads, cfg.sha, path.basename(cfg.filePath), 'anchor', cfg.size);
   const requests = await fileRequests(cfg.accessLog, cfg.filePath, logOffset);
   const r = checkRefetch(requests, resumedAt / 1000, cfg.size, stored, 'restart');
   await closeContext(context);
