@@ -168,7 +168,11 @@ impl Check {
                 let name = expected.algorithm.name();
                 return Err(Mismatch {
                     source: expected.source,
-                    expected: format!("{name}-{}", base64_encode(&expected.digests[0])),
+                    expected: expected
+                        .digests
+                        .first()
+                        .map(|d| format!("{name}-{}", base64_encode(d)))
+                        .unwrap_or_default(),
                     actual: format!("{name}-{}", base64_encode(&actual)),
                 });
             }
