@@ -977,22 +977,22 @@ where
         let Err(mismatch) = check.finish() else {
             return Ok(());
         };
-        let fresh = {
-            let state = self.state.borrow();
-            let mut fresh = Record::new(&self.options.id, &self.url(), self.clock.now_ms());
-            fresh.created_at = state.record.created_at;
-            fresh
-        };
-        self.store.reset(&self.options.id, &fresh.encode()).await?;
-        self.repr_digest.borrow_mut().take();
-        let mut state = self.state.borrow_mut();
-        state.record = fresh;
-        state.meter.reset();
+        self.discard_stored().await?;
         Err(Error::IntegrityMismatch(mismatch))
     }
 
     /// Discards every stored byte and starts over.
     async fn restart(&self, reason: RestartReason, on_event: &dyn Fn(&Event)) -> Result<(), Error> {
+        if self.discard_stored().await? {
+            on_event(&Event::Restarted(reason));
+        }
+        Ok(())
+    }
+
+    /// Stores a record that claims nothing (keeping when the download was
+    /// first stored) and forgets the file's digest; `true` if bytes were
+    /// discarded.
+    async fn discard_stored(&self) -> Result<bool, Error> {
         let (fresh, had_bytes) = {
             let state = self.state.borrow();
             let mut fresh = Record::new(&self.options.id, &self.url(), self.clock.now_ms());
@@ -1002,17 +1002,12 @@ where
         if had_bytes {
             self.store.reset(&self.options.id, &fresh.encode()).await?;
         }
-        // Another file: its digest comes with its responses.
+        // Another file, or another try: its digest comes with its responses.
         self.repr_digest.borrow_mut().take();
-        {
-            let mut state = self.state.borrow_mut();
-            state.record = fresh;
-            state.meter.reset();
-        }
-        if had_bytes {
-            on_event(&Event::Restarted(reason));
-        }
-        Ok(())
+        let mut state = self.state.borrow_mut();
+        state.record = fresh;
+        state.meter.reset();
+        Ok(had_bytes)
     }
 
     /// Sleeps before retry number `failures` (exponential, with jitter so
