@@ -486,6 +486,15 @@ fn download_error(message: &str, code: &str) -> JsValue {
     js_error.into()
 }
 
+/// A DownloadError as `{ message, code }`, which crosses to and from a
+/// worker (a cloned Error loses its `code`); `error_from_parts` undoes it.
+fn error_parts(error: &JsValue) -> JsValue {
+    object(&[
+        ("message", js::get(error, "message")),
+        ("code", js::get(error, "code")),
+    ])
+}
+
 /// The DownloadError a worker reported as `{ message, code }`.
 fn error_from_parts(parts: &JsValue) -> JsValue {
     download_error(

@@ -3,7 +3,7 @@
 //! (`remote.rs` has the messages) and sends each reply and event with a
 //! snapshot of the download.
 
-use super::{object, to_js, Download};
+use super::{error_parts, object, to_js, Download};
 use crate::core::Error;
 use crate::web::js;
 use js_sys::Function;
@@ -61,21 +61,8 @@ async fn answer(message: JsValue) {
             }
         }
         Err(error) => {
-            let code = js::get(&error, "code");
-            set(
-                "error",
-                &object(&[
-                    ("message", js::get(&error, "message")),
-                    (
-                        "code",
-                        if code.is_string() {
-                            code
-                        } else {
-                            "INTERNAL".into()
-                        },
-                    ),
-                ]),
-            );
+            // A value that is no DownloadError reads as INTERNAL on the page.
+            set("error", &error_parts(&error));
             if let Some(snapshot) = handle.and_then(snapshot_of) {
                 set("handle", &handle.into());
                 set("snapshot", &snapshot);

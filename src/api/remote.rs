@@ -8,7 +8,7 @@
 //! snapshot? }` in reply; `{ event, handle, payload, snapshot }` for
 //! progress and restarts.
 
-use super::{absolute_url, error_from_parts, object, to_js, Handle, Handlers, Parsed};
+use super::{absolute_url, error_from_parts, error_parts, object, to_js, Handle, Handlers, Parsed};
 use crate::core::Error;
 use crate::web::{js, StoreChoice};
 use js_sys::{Array, Function, Object, Promise, Reflect};
@@ -338,13 +338,7 @@ fn request(op: &str, handle: Option<u32>, fields: &[(&str, JsValue)]) -> Object 
 
 /// A reply carrying `error`, for calls the worker can no longer answer.
 fn failed_reply(error: &JsValue) -> JsValue {
-    object(&[(
-        "error",
-        object(&[
-            ("message", js::get(error, "message")),
-            ("code", js::get(error, "code")),
-        ]),
-    )])
+    object(&[("error", error_parts(error))])
 }
 
 fn not_started(why: &str) -> Error {

@@ -115,9 +115,7 @@ impl Backend {
             Self::Custom(store) => store.name().into(),
         }
     }
-}
 
-impl Backend {
     /// Whether a download can be written here: OPFS only in dedicated
     /// workers. Checked before a run, so no request is made in vain.
     pub fn check_writable(&self) -> Result<(), StoreError> {

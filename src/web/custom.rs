@@ -147,7 +147,8 @@ impl Store for CustomStore {
         chunks: Vec<Uint8Array>,
         record: &[u8],
     ) -> Result<(), StoreError> {
-        self.write(id, offset, &concat(&chunks)).await?;
+        // One `write()` per piece.
+        self.write(id, offset, &js::concat(&chunks)).await?;
         self.save_record(id, record).await
     }
 
@@ -218,21 +219,6 @@ impl Store for CustomStore {
         }
         Blob::new_with_u8_array_sequence(&parts).map_err(|e| js::store_error(&e))
     }
-}
-
-/// One `Uint8Array` of every chunk in order: one `write()` per piece.
-fn concat(chunks: &[Uint8Array]) -> Uint8Array {
-    if let [only] = chunks {
-        return only.clone();
-    }
-    let length = chunks.iter().map(Uint8Array::length).sum();
-    let out = Uint8Array::new_with_length(length);
-    let mut at = 0;
-    for chunk in chunks {
-        out.set(chunk, at);
-        at += chunk.length();
-    }
-    out
 }
 
 fn corrupt(message: String) -> StoreError {

@@ -166,7 +166,6 @@ impl Store for IdbStore {
         chunks: Vec<Uint8Array>,
         record: &[u8],
     ) -> Result<(), StoreError> {
-        let parts: Array = chunks.into_iter().collect();
         let put = |value: JsValue| {
             self.write(move |records, pieces| {
                 pieces.put_with_key(&value, &piece_key(id, offset))?;
@@ -175,6 +174,7 @@ impl Store for IdbStore {
             })
         };
         if BLOB_VALUES.get() != Some(false) {
+            let parts: Array = chunks.iter().collect();
             let blob = Blob::new_with_u8_array_sequence(&parts).map_err(|e| js::store_error(&e))?;
             match put(blob.into()).await {
                 Ok(()) => {
@@ -188,7 +188,7 @@ impl Store for IdbStore {
                 Err(e) => return Err(e),
             }
         }
-        put(concat(&parts).into()).await
+        put(js::concat(&chunks).into()).await
     }
 
     async fn reset(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
@@ -287,21 +287,6 @@ fn as_blob(value: JsValue) -> Option<Blob> {
 }
 
 /// The chunks as one `Uint8Array`.
-fn concat(parts: &Array) -> Uint8Array {
-    let total: u32 = parts
-        .iter()
-        .map(|p| p.unchecked_into::<Uint8Array>().length())
-        .sum();
-    let out = Uint8Array::new_with_length(total);
-    let mut at = 0;
-    for part in parts.iter() {
-        let part: Uint8Array = part.unchecked_into();
-        out.set(&part, at);
-        at += part.length();
-    }
-    out
-}
-
 fn create_schema(request: &IdbOpenDbRequest) {
     let Ok(db) = request.result().and_then(|db| db.dyn_into::<IdbDatabase>()) else {
         return;

@@ -78,3 +78,16 @@ pub async fn blob_bytes(blob: &web_sys::Blob, start: u64, end: u64) -> Result<Ve
         .map_err(|e| store_error(&e))?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
+
+/// A new `Uint8Array` of `chunks` in order: a buffer of exactly these bytes,
+/// never a view that would carry (or let a store keep) a larger one.
+pub fn concat(chunks: &[js_sys::Uint8Array]) -> js_sys::Uint8Array {
+    let length = chunks.iter().map(js_sys::Uint8Array::length).sum();
+    let out = js_sys::Uint8Array::new_with_length(length);
+    let mut at = 0;
+    for chunk in chunks {
+        out.set(chunk, at);
+        at += chunk.length();
+    }
+    out
+}

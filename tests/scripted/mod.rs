@@ -537,22 +537,5 @@ impl resumable_fetch::core::store::Store for CheckingStore {
 
 /// The SHA-256 of `bytes` in base64, as SRI and `Repr-Digest` write it.
 pub fn sha256_base64(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let digest = sha2::Sha256::digest(bytes);
-    let mut out = String::new();
-    for chunk in digest.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize])
-            } else {
-                '='
-            });
-        }
-    }
-    out
+    fault_server::sha256::base64(&fault_server::sha256::digest(bytes))
 }
