@@ -5,6 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 scripts/package.sh
+scripts/demo-settings.sh
 
 dir=target/demo
 sample_file "$dir/files/sample.bin" $((${DEMO_SIZE_MIB:-256} << 20))

@@ -8,7 +8,7 @@ source "$(dirname "$0")/env.sh"
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy -q --workspace --all-targets -- -D warnings
-cargo clippy -q --target wasm32-unknown-unknown --lib --tests -- -D warnings
+cargo clippy -q --target wasm32-unknown-unknown --lib --tests -p resumable-fetch -p demo-settings -- -D warnings
 
 step "native: core and fault server"
 cargo test -q --workspace
@@ -56,14 +56,15 @@ echo "note: WebKitGTK's automation session refuses Blob values in IndexedDB; pie
 echo "note: WebKitGTK has no navigator.storage, so no OPFS: its worker suite checks the fallback to IndexedDB"
 SAFARIDRIVER=$(command -v WebKitWebDriver) xvfb-run -a cargo test --target wasm32-unknown-unknown --test browser --test worker
 
-step "end to end in Chromium (Playwright, nginx): the demo page reloaded and relaunched mid-download, out of quota, and { worker: true } into OPFS across a reload"
+step "end to end in Chromium (Playwright, nginx, the fault server): the demo page reloaded and relaunched mid-download, reloaded while connections drop, out of quota, and { worker: true } into OPFS across a reload"
 scripts/package.sh
-sample_file "$e2e/files/sample.bin" $((128 << 20))
+scripts/demo-settings.sh
+sample_file "$e2e/files/sample.bin" $((256 << 20))
 rm -rf "$e2e/logs"
 port=$(free_port)
 scripts/nginx.sh "$e2e" "$port" --background
 BASE_URL="http://127.0.0.1:$port" ACCESS_LOG="$e2e/logs/access.log" SAMPLE="$e2e/files/sample.bin" \
-  FILE_PATH=/slow/sample.bin node tests/e2e/reload.mjs
+  FILE_PATH=/slow/sample.bin FAULT_SERVER="$FAULT_SERVER" node tests/e2e/reload.mjs
 BASE_URL="http://127.0.0.1:$port" ACCESS_LOG="$e2e/logs/access.log" SAMPLE="$e2e/files/sample.bin" \
   FILE_PATH=/files/sample.bin node tests/e2e/quota.mjs
 BASE_URL="http://127.0.0.1:$port" ACCESS_LOG="$e2e/logs/access.log" SAMPLE="$e2e/files/sample.bin" \

@@ -1,21 +1,25 @@
 // The resumable-fetch demo page: one download at a time, driven by the form,
 // plus the list of everything stored in this origin. Plain ES module, no build.
 import init, { Download } from '/pkg/resumable_fetch.js';
+// The form's settings, checked and remembered in localStorage by a small Rust
+// module (www/settings, gloo-storage).
+import initSettings, { Settings, loadSettings as storedSettings } from '/settings/demo_settings.js';
 
 const MiB = 1024 * 1024;
-const SETTINGS_KEY = 'resumable-fetch-demo:settings';
-const DEFAULTS = { url: new URL('/slow/sample.bin', location.origin).href, connections: 3, blockSizeMiB: 8 };
+const DEFAULT_URL = new URL('/slow/sample.bin', location.origin).href;
 const LIST_REFRESH_MS = 1000;
+const STORE_NAMES = { indexeddb: 'IndexedDB', opfs: 'OPFS, in a worker', memory: 'memory (lost on reload)' };
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   form: $('settings'), url: $('url'), useSlow: $('use-slow'), useFast: $('use-fast'),
-  connections: $('connections'), blockSize: $('block-size'),
+  connections: $('connections'), blockSize: $('block-size'), worker: $('worker'),
   start: $('start'), pause: $('pause'), resume: $('resume'), cancel: $('cancel'), save: $('save'),
   progress: $('progress'), status: $('status'), amount: $('amount'), rate: $('rate'),
   state: $('state'), store: $('store'), resumable: $('resumable'),
   notice: $('notice'), error: $('error'), errorCode: $('error-code'), errorMessage: $('error-message'),
   list: $('downloads'), empty: $('empty'), refresh: $('refresh'), template: $('entry-template'),
+  usage: $('usage'),
 };
 
 // ---- state --------------------------------------------------------------
@@ -67,20 +71,35 @@ function percent(received, total) {
 // ---- settings -------------------------------------------------------------
 
 function loadSettings() {
-  let saved = {};
-  try { saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) || '{}') || {}; } catch { saved = {}; }
-  ui.url.value = typeof saved.url === 'string' && saved.url ? saved.url : DEFAULTS.url;
-  ui.connections.value = Number.isInteger(saved.connections) ? saved.connections : DEFAULTS.connections;
-  ui.blockSize.value = Number.isFinite(saved.blockSizeMiB) ? saved.blockSizeMiB : DEFAULTS.blockSizeMiB;
+  let saved;
+  try {
+    saved = storedSettings(DEFAULT_URL);
+  } catch (e) {
+    console.warn('resumable-fetch demo: settings not readable, using the defaults', e);
+    return;
+  }
+  ui.url.value = saved.url;
+  ui.connections.value = saved.connections;
+  ui.blockSize.value = saved.blockSizeMiB;
+  ui.worker.checked = saved.worker;
+  saved.free();
 }
 
+/** The form's settings, checked (throws an INVALID_ARGUMENT error). */
+function formSettings() {
+  try {
+    return new Settings(ui.url.value, Number(ui.connections.value), Number(ui.blockSize.value), ui.worker.checked);
+  } catch (e) {
+    throw invalid(e.message);
+  }
+}
+
+/** Remembers the form when it is valid (private mode may refuse: then it is not remembered). */
 function storeSettings() {
-  const settings = {
-    url: ui.url.value.trim(),
-    connections: Number(ui.connections.value),
-    blockSizeMiB: Number(ui.blockSize.value),
-  };
-  try { localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings)); } catch { /* private mode: not remembered */ }
+  let settings;
+  try { settings = formSettings(); } catch { return; }
+  settings.save();
+  settings.free();
 }
 
 /** A DownloadError-like error for mistakes the page catches itself. */
@@ -92,21 +111,17 @@ function invalid(message) {
 }
 
 function options() {
-  const connections = Number(ui.connections.value);
-  const blockSizeMiB = Number(ui.blockSize.value);
-  if (!Number.isInteger(connections) || connections < 1 || connections > 16) {
-    throw invalid('Connections must be a whole number from 1 to 16.');
-  }
-  if (!Number.isInteger(blockSizeMiB) || blockSizeMiB < 1 || blockSizeMiB > 1024) {
-    throw invalid('Block size must be a whole number of MiB from 1 to 1024.');
-  }
-  return { connections, blockSize: blockSizeMiB * MiB };
+  const settings = formSettings();
+  const opts = { connections: settings.connections, blockSize: settings.blockSizeMiB * MiB };
+  if (settings.worker) opts.worker = true;
+  settings.free();
+  return opts;
 }
 
 /** The download the URL field names: its id is the URL without fragment. */
 function fieldTarget() {
   const text = ui.url.value.trim();
-  if (!text) throw invalid('Enter the URL of a file to download.');
+  formSettings(); // an empty field says so
   let url;
   try { url = new URL(text, location.href); } catch { throw invalid(`${JSON.stringify(text)} is not a valid URL.`); }
   const absolute = url.href;
@@ -130,7 +145,7 @@ function select(target) {
 
 async function doSelect(target) {
   const opts = options();
-  const key = JSON.stringify([target.id, target.url, opts.connections, opts.blockSize]);
+  const key = JSON.stringify([target.id, target.url, opts.connections, opts.blockSize, !!opts.worker]);
   if (current && current.id === target.id && (isRunning() || key === currentKey)) return current;
   if (isRunning()) {
     const e = new Error('Another download is running here; pause it first.');
@@ -359,7 +374,7 @@ function renderStatus() {
   ui.status.dataset.resumable = s.resumable === undefined ? '' : String(s.resumable);
   ui.state.textContent = current ? s.state : '—';
   ui.state.dataset.state = s.state;
-  ui.store.textContent = s.store === 'indexeddb' ? 'IndexedDB' : s.store === 'memory' ? 'memory (lost on reload)' : '—';
+  ui.store.textContent = STORE_NAMES[s.store] ?? (s.store || '—');
   ui.resumable.textContent = s.resumable === undefined ? 'not known yet' : s.resumable ? 'yes' : 'no (ignores Range)';
 }
 
@@ -373,7 +388,7 @@ function renderControls() {
   ui.resume.disabled = idle || running || !(s.state === 'paused' || (s.state === 'failed' && s.stored > 0));
   ui.cancel.disabled = idle || !(running || s.state === 'paused' || (s.state === 'failed' && s.stored > 0));
   ui.save.disabled = idle || s.state !== 'complete';
-  for (const input of [ui.url, ui.connections, ui.blockSize, ui.useSlow, ui.useFast]) {
+  for (const input of [ui.url, ui.connections, ui.blockSize, ui.worker, ui.useSlow, ui.useFast]) {
     input.disabled = running || !ready;
   }
 }
@@ -414,7 +429,7 @@ function renderList() {
     const when = new Date(entry.updatedAt).toLocaleString();
     const label = active ? 'downloading' : entry.state;
     li.querySelector('.entry-meta').textContent =
-      `${bytes(received)} of ${bytes(total)} stored${total ? ` (${percent(received, total)})` : ''} · ${label} · ${entry.store} · ${when}`;
+      `${bytes(received)} of ${bytes(total)} stored${total ? ` (${percent(received, total)})` : ''} · ${label} · ${STORE_NAMES[entry.store] ?? entry.store} · ${when}`;
     const resume = li.querySelector('.entry-resume');
     const saveButton = li.querySelector('.entry-save');
     const del = li.querySelector('.entry-delete');
@@ -430,11 +445,12 @@ function renderList() {
   }
 }
 
-/** A list entry becomes the form's download (its id is kept as it is). */
+/** A list entry becomes the form's download (its id is kept as it is), run where its bytes are. */
 function chooseEntry(entry) {
   clearTimeout(fieldTimer);
   pinnedId = entry.id;
   ui.url.value = entry.url;
+  ui.worker.checked = entry.store === 'opfs';
   storeSettings();
   return { id: entry.id, url: entry.url };
 }
@@ -456,6 +472,28 @@ async function refreshList() {
     if (seq === listSeq) showError(e);
   }
   if (seq === listSeq) renderList();
+  await renderUsage();
+}
+
+/** The origin's storage use and quota, as the browser estimates them. */
+async function renderUsage() {
+  const storage = navigator.storage;
+  if (!storage || !storage.estimate) {
+    ui.usage.textContent = 'This browser does not report its storage use.';
+    return;
+  }
+  try {
+    const [{ usage, quota }, persisted] = await Promise.all([
+      storage.estimate(),
+      storage.persisted ? storage.persisted() : false,
+    ]);
+    ui.usage.dataset.usage = String(usage);
+    ui.usage.dataset.quota = String(quota);
+    ui.usage.textContent = `Storage: ${bytes(usage)} used of ${bytes(quota)} available to this site` +
+      (persisted ? ' · persistent' : ' · may be evicted under storage pressure');
+  } catch (e) {
+    ui.usage.textContent = `Storage use unknown: ${e.message}`;
+  }
 }
 
 /** While a download runs, the list follows what is stored, once a second. */
@@ -493,6 +531,7 @@ ui.url.addEventListener('change', () => fieldChanged({ url: true }));
 for (const input of [ui.connections, ui.blockSize]) {
   input.addEventListener('input', () => storeSettings());
 }
+ui.worker.addEventListener('change', () => fieldChanged());
 ui.useSlow.addEventListener('click', () => usePreset('/slow/sample.bin'));
 ui.useFast.addEventListener('click', () => usePreset('/files/sample.bin'));
 
@@ -534,10 +573,10 @@ Object.defineProperty(window, 'demo', {
 });
 
 async function main() {
-  loadSettings();
   render();
   try {
-    await init();
+    await Promise.all([init(), initSettings()]);
+    loadSettings();
   } catch (e) {
     showError(e);
     return;

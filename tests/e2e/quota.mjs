@@ -32,7 +32,7 @@ const BLOCK_MIB = 4;
 const BLOCK = BLOCK_MIB * MiB;
 /** The small quota the download runs into, then the raised one. */
 const QUOTA = 48 * MiB;
-const RAISED_QUOTA = 512 * MiB;
+const RAISED_QUOTA = 1024 * MiB;
 /** The whole script, browser launch and hashing included. */
 const SCRIPT_BUDGET_MS = 120_000;
 const DOWNLOAD_MS = 60_000;

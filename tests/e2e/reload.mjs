@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // End-to-end test of the demo page in Chromium: a download interrupted by a
-// page reload, and one interrupted by closing the browser, both resume from
-// exactly what was stored, fetch only what is missing, and produce the file.
+// page reload, one interrupted by closing the browser, and one reloaded while
+// the server keeps dropping connections all resume from exactly what was
+// stored, fetch only what is missing, and produce the file.
 //
 //   BASE_URL=http://127.0.0.1:PORT ACCESS_LOG=DIR/logs/access.log \
-//   SAMPLE=DIR/files/sample.bin FILE_PATH=/slow/sample.bin node tests/e2e/reload.mjs
+//   SAMPLE=DIR/files/sample.bin FILE_PATH=/slow/sample.bin \
+//   FAULT_SERVER=http://127.0.0.1:PORT2 node tests/e2e/reload.mjs
 //
-// against `scripts/nginx.sh DIR PORT --background`. The access log (format
-// `$msec $request_time "$request" $status $body_bytes_sent "$http_range"`)
-// tells what the server really sent, and when each request started. Exits 0
-// when every check passes, 1 otherwise.
+// against `scripts/nginx.sh DIR PORT --background` and the fault server. The
+// access log (format `$msec $request_time "$request" $status $body_bytes_sent
+// "$http_range"`) and the fault server's request log tell what the servers
+// really sent. Exits 0 when every check passes, 1 otherwise.
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -25,8 +27,14 @@ const BLOCK = BLOCK_MIB * MiB;
 /** The interruption happens once the page shows this fraction received. */
 const INTERRUPT_AT = 0.4;
 /** The whole script, browser launches and hashing included. */
-const SCRIPT_BUDGET_MS = 170_000;
-const DOWNLOAD_MS = 75_000;
+const SCRIPT_BUDGET_MS = 360_000;
+const DOWNLOAD_MS = 90_000;
+/** The fault server's file for the drops scenario: its size, and its pace per connection. */
+const FAULT_FILE = 'e2e-drops.bin';
+const FAULT_THROTTLE = 4 * MiB;
+/** Before the reload and again after it, this many responses are cut off after DROP_AFTER bytes. */
+const DROPS = 4;
+const DROP_AFTER = 3 * MiB;
 
 const log = logger(TAG);
 
@@ -207,7 +215,15 @@ async function saveAndHash(page, dir, expectedSha, expectedName, via, size) {
  * exactly the requests of the resumed session.
  */
 function checkRefetch(requests, since, total, stored, label) {
-  const after = requests.filter((q) => q.time >= since);
+  return checkServed(requests.filter((q) => q.time >= since), requests, total, stored, label);
+}
+
+/**
+ * `after`: the requests of the resumed session; `all`: every request for the
+ * file. The resumed session asks only past byte 0, for exactly what was
+ * missing, and at most one block per connection was ever fetched twice.
+ */
+function checkServed(after, all, total, stored, label) {
   check(after.length > 0, `${label}: the server logged no request for the file after the interruption`);
   for (const q of after) {
     check(q.status === 206, `${label}: a request after the interruption got ${q.status}: ${q.line}`);
@@ -229,7 +245,7 @@ function checkRefetch(requests, since, total, stored, label) {
     `${label}: requests made after the interruption carried ${servedAfter} bytes; ` +
       `exactly the ${total - stored} missing ones were expected`,
   );
-  const servedAll = requests.reduce((n, q) => n + q.sent, 0);
+  const servedAll = all.reduce((n, q) => n + q.sent, 0);
   const again = Math.max(0, servedAll - total);
   check(
     again <= CONNECTIONS * BLOCK,
@@ -336,6 +352,76 @@ async function scenarioRestart(cfg) {
   return { stored, shown: shown.received, resumeMs, totalMs: Date.now() - began, ...r };
 }
 
+// ---- the fault server ----------------------------------------------------------
+
+async function admin(fault, method, route) {
+  const response = await fetch(`${fault}/_admin/${route}`, { method });
+  const text = await response.text();
+  check(response.ok, `the fault server answered ${response.status} to ${method} /_admin/${route}: ${text}`);
+  return JSON.parse(text);
+}
+
+/** The fault server's log of GETs for the file, in the shape fileRequests() gives for nginx. */
+async function faultRequests(fault, name) {
+  const entries = await admin(fault, 'GET', `log/${name}`);
+  return entries
+    .filter((e) => e.method === 'GET')
+    .map((e) => {
+      const r = /^bytes=(\d+)-(\d*)$/.exec(e.range ?? '');
+      return { status: e.status, sent: e.sent, start: r ? Number(r[1]) : null, fault: e.fault, line: JSON.stringify(e) };
+    });
+}
+
+/**
+ * Reload mid-way while the server cuts responses off, before the reload and
+ * after it: what a cut response delivered is kept, the resumed download asks
+ * for exactly the rest, and the file is whole.
+ */
+async function scenarioDrops(cfg) {
+  const began = Date.now();
+  const { fault } = cfg;
+  const file = `${fault}/files/${FAULT_FILE}`;
+  const drops = `drop_next=${DROPS}&drop_after=${DROP_AFTER}`;
+  await admin(fault, 'POST', `files/${FAULT_FILE}?size=${cfg.size}&seed=7&throttle=${FAULT_THROTTLE}&${drops}&clear_log=1`);
+  const { sha256 } = await admin(fault, 'GET', `sha256/${FAULT_FILE}`);
+
+  const profile = await tempDir('rf-e2e-drops-');
+  const downloads = await tempDir('rf-e2e-dl-');
+  const { context, page } = await launch(profile, { log, downloads });
+  await openDemo(page, cfg.base);
+  await prepare(page, file);
+  await page.click(T('start'));
+  const shown = await waitForFraction(page, INTERRUPT_AT);
+  await page.reload({ waitUntil: 'load', timeout: STEP_MS });
+  await page.waitForSelector('html[data-ready="true"]', { timeout: STEP_MS });
+  const { entry, stored } = await storedEntry(page, file, cfg.size);
+
+  const before = await faultRequests(fault, FAULT_FILE);
+  const dropsBefore = before.filter((q) => q.fault === 'drop').length;
+  check(dropsBefore === DROPS, `${dropsBefore} responses were cut off before the reload, ${DROPS} were queued`);
+  const sentBefore = covered(before);
+  check(stored <= sentBefore, `the list claims ${stored} bytes stored, the server sent only ${sentBefore} distinct bytes`);
+  log(`drops: page showed ${mib(shown.received)} at the reload; ${mib(stored)} was stored; ` +
+    `${dropsBefore} responses had been cut off`);
+
+  // The log from here on is the resumed session's, and it meets new drops.
+  await admin(fault, 'POST', `files/${FAULT_FILE}?${drops}&clear_log=1`);
+  const resumedAt = Date.now();
+  await entry.locator(T('entry-resume')).click();
+  await waitForComplete(page);
+  const resumeMs = Date.now() - resumedAt;
+  const restart = await restartNotice(page);
+  check(!restart, `the download started over: ${restart}`);
+  await saveAndHash(page, downloads, sha256, FAULT_FILE, 'picker', cfg.size);
+
+  const after = await faultRequests(fault, FAULT_FILE);
+  const dropsAfter = after.filter((q) => q.fault === 'drop').length;
+  check(dropsAfter === DROPS, `${dropsAfter} responses were cut off after the reload, ${DROPS} were queued`);
+  const r = checkServed(after, [...before, ...after], cfg.size, stored, 'drops');
+  await closeContext(context);
+  return { stored, shown: shown.received, resumeMs, totalMs: Date.now() - began, ...r };
+}
+
 function report(name, r) {
   log(
     `${name}: stored at interruption ${mib(r.stored)} (${r.stored} B, page showed ${mib(r.shown)}); ` +
@@ -347,12 +433,14 @@ function report(name, r) {
 async function main() {
   const began = Date.now();
   const { base, accessLog, sample, filePath, fileUrl, size } = await fromEnv();
+  const fault = process.env.FAULT_SERVER;
+  check(fault, 'FAULT_SERVER is not set: the URL of the fault server (tests/fault-server)');
   check(size > 4 * CONNECTIONS * BLOCK, `the sample (${size} bytes) is too small to interrupt mid-way`);
   await fs.access(accessLog).catch(() => fail(`ACCESS_LOG ${accessLog} cannot be read`));
   const sha = await sha256File(sample);
   const id = new URL(fileUrl);
   id.hash = '';
-  const cfg = { base, accessLog, sample, filePath, fileUrl, id: id.href, size, sha };
+  const cfg = { base, accessLog, sample, filePath, fileUrl, id: id.href, size, sha, fault };
   log(`${fileUrl}: ${mib(size)}, SHA-256 ${sha.slice(0, 16)}…; ${CONNECTIONS} connections, ${BLOCK_MIB} MiB blocks`);
 
   const reload = await scenarioReload(cfg);
@@ -361,10 +449,13 @@ async function main() {
   const restart = await scenarioRestart(cfg);
   report('restart', restart);
   passed += 1;
-  log(`both scenarios passed in ${secs(Date.now() - began)}`);
+  const drops = await scenarioDrops(cfg);
+  report('drops', drops);
+  passed += 1;
+  log(`all ${SCENARIOS} scenarios passed in ${secs(Date.now() - began)}`);
 }
 
-const SCENARIOS = 2;
+const SCENARIOS = 3;
 let passed = 0;
 
 await run(main, {
