@@ -75,7 +75,11 @@ export interface DownloadOptions {
   connections?: number;
   /** Bytes per request and per stored block, 1 KiB to 1 GiB. Default 8 MiB. */
   blockSize?: number;
-  /** Extra request headers. Forbidden ones (Cookie, Referer, User-Agent, Range…) are rejected. */
+  /**
+   * Extra request headers. Range and the connection's own headers are rejected;
+   * so are, in browsers, those pages may not set (Cookie, Referer, User-Agent…),
+   * which Node, Deno and workerd send.
+   */
   headers?: Record<string, string> | [string, string][] | Headers;
   credentials?: RequestCredentials;
   referrer?: string;
@@ -600,6 +604,7 @@ fn parse_options(url: &str, options: &JsValue) -> Result<Parsed, Error> {
         parsed.stall_timeout_ms = n;
     }
     parsed.headers = headers(&js::get(options, "headers"))?;
+    parsed.browser = js::is_browser();
     if let Some(credentials) = string(options, "credentials")? {
         transport.credentials = Some(match credentials.as_str() {
             "omit" => RequestCredentials::Omit,

@@ -37,6 +37,10 @@ pub struct Options {
     pub filename: Option<String>,
     /// The digest the finished file must have (the `integrity` option).
     pub integrity: Option<Expected>,
+    /// The runtime is a browser, which drops headers pages may not set
+    /// (Cookie, Referer, User-Agent…): those are refused up front. Node, Deno
+    /// and workerd send them.
+    pub browser: bool,
 }
 
 pub const DEFAULT_CONNECTIONS: u32 = 3;
@@ -64,6 +68,7 @@ impl Options {
             headers: Vec::new(),
             filename: None,
             integrity: None,
+            browser: true,
         }
     }
 
@@ -89,7 +94,7 @@ impl Options {
             MAX_STALL_TIMEOUT_MS,
         )?;
         for (name, value) in &self.headers {
-            check_header(name, value)?;
+            check_header(name, value, self.browser)?;
         }
         Ok(())
     }
@@ -111,9 +116,9 @@ fn in_range(option: &str, v: u64, min: u64, max: u64) -> Result<(), Error> {
     }
 }
 
-/// Rejects headers the browser would drop silently or that would break
-/// ranges, saying what to use instead.
-fn check_header(name: &str, value: &str) -> Result<(), Error> {
+/// Rejects headers that would break ranges or framing, and in a browser
+/// those it would drop silently, saying what to use instead.
+fn check_header(name: &str, value: &str, browser: bool) -> Result<(), Error> {
     let is_token = !name.is_empty()
         && name
             .bytes()
@@ -133,17 +138,17 @@ fn check_header(name: &str, value: &str) -> Result<(), Error> {
     let lower = name.to_ascii_lowercase();
     let advice = match lower.as_str() {
         "range" | "if-range" => "resumable-fetch sets it itself for every block",
+        "accept-encoding" => "compressed bodies cannot be resumed by range; the runtime manages it",
+        "connection" | "content-length" | "expect" | "host" | "keep-alive" | "te" | "trailer"
+        | "transfer-encoding" | "upgrade" => "the runtime sets it for each request",
+        _ if !browser => return Ok(()),
         "cookie" | "cookie2" => {
             "browsers do not let pages set it; use `credentials: 'include'` to send the site's cookies"
         }
         "referer" => "browsers do not let pages set it; use the `referrer` option",
         "user-agent" => "browsers do not let pages set it; it cannot be changed from a page",
-        "accept-encoding" => "compressed bodies cannot be resumed by range; the browser manages it",
         "accept-charset" | "access-control-request-headers" | "access-control-request-method"
-        | "connection" | "content-length" | "date" | "dnt" | "expect" | "host" | "keep-alive"
-        | "origin" | "set-cookie" | "te" | "trailer" | "transfer-encoding" | "upgrade" | "via" => {
-            "browsers do not let pages set it"
-        }
+        | "date" | "dnt" | "origin" | "set-cookie" | "via" => "browsers do not let pages set it",
         _ if lower.starts_with("proxy-") || lower.starts_with("sec-") => {
             "browsers do not let pages set it"
         }
@@ -236,5 +241,19 @@ mod tests {
         assert!(message(with("Sec-Fetch-Mode", "x")).contains("cannot be set"));
         assert!(message(with("bad name", "x")).contains("not a valid header name"));
         assert!(message(with("X-A", "a\r\nb")).contains("line break"));
+        // Outside a browser, the runtime sends what pages may not set.
+        let server = |name: &str, value: &str| Options {
+            browser: false,
+            ..with(name, value)
+        };
+        for name in ["Cookie", "Referer", "User-Agent", "Origin", "Sec-X"] {
+            assert_eq!(server(name, "x").validate(), Ok(()), "{name}");
+        }
+        for name in ["Range", "Host", "Accept-Encoding", "Transfer-Encoding"] {
+            assert!(
+                message(server(name, "x")).contains("cannot be set"),
+                "{name}"
+            );
+        }
     }
 }

@@ -56,6 +56,13 @@ pub fn get(obj: &JsValue, key: &str) -> JsValue {
     Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// Whether this is a browser (a page, or a worker with `importScripts`),
+/// rather than Node, Deno or workerd, which have neither.
+pub fn is_browser() -> bool {
+    let global = js_sys::global();
+    !get(&global, "document").is_undefined() || get(&global, "importScripts").is_function()
+}
+
 /// Awaits a callback-style event: `arm` receives `resolve` and `reject` to
 /// install as handlers (e.g. `onsuccess`, `onerror`).
 pub async fn event(arm: impl FnOnce(&Function, &Function)) -> Result<JsValue, JsValue> {

@@ -392,13 +392,24 @@ pub async fn connections_bound_the_requests_in_flight(store: &str) {
 pub async fn custom_headers_are_sent(store: &str) {
     let name = unique("headers");
     configure(&name, &format!("size={}&seed=27", 2.0 * MIB)).await;
-    let headers = [("headers", options(&[("X-Trace", "t-1".into())]))];
+    // Outside a browser, the headers pages may not set are sent too.
+    let server_side = !in_browser();
+    let mut sent = vec![("X-Trace", JsValue::from("t-1"))];
+    if server_side {
+        sent.push(("Cookie", "session=c-1".into()));
+        sent.push(("Referer", "http://127.0.0.1/from".into()));
+    }
+    let headers = [("headers", options(&sent))];
     let dl = open(&file_url(&name), opts(store, MIB, 2, &headers))
         .await
         .unwrap();
     completes(&dl, &name).await;
     for served in log(&name).await {
         assert_eq!(text(&served.headers, "x-trace"), "t-1");
+        if server_side {
+            assert_eq!(text(&served.headers, "cookie"), "session=c-1");
+            assert_eq!(text(&served.headers, "referer"), "http://127.0.0.1/from");
+        }
     }
     remove(&file_url(&name)).await;
 }

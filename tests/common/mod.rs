@@ -110,6 +110,15 @@ pub fn engine() -> &'static str {
     }
 }
 
+/// A browser (page or worker), where pages may not set Cookie, Referer or
+/// User-Agent; Node is not one.
+pub fn in_browser() -> bool {
+    let global = js_sys::global();
+    let has =
+        |key: &str| js_sys::Reflect::get(&global, &key.into()).is_ok_and(|v| !v.is_undefined());
+    has("document") || has("importScripts")
+}
+
 mod js {
     use js_sys::Reflect;
     use wasm_bindgen::JsValue;
