@@ -39,6 +39,10 @@ export WASM_BINDGEN_TEST_TIMEOUT=120
 step "wasm in Node $(node --version): fetch and the memory store"
 cargo test --target wasm32-unknown-unknown --test node
 
+step "the npm package in Node $(node --version): pkg/node.js, the file store across processes, and the command line"
+scripts/package.sh
+node --test tests/runtimes/node.test.mjs tests/runtimes/cli.test.mjs
+
 # The 5 GiB browser test stores 5 GiB in Chromium's profile (under TMPDIR).
 RF_DISK_FREE_GIB=$(df -Pk "${TMPDIR:-/tmp}" | awk 'NR == 2 { print int($4 / 1048576) }')
 export RF_DISK_FREE_GIB
@@ -57,7 +61,6 @@ echo "note: WebKitGTK has no navigator.storage, so no OPFS: its worker suite che
 SAFARIDRIVER=$(command -v WebKitWebDriver) xvfb-run -a cargo test --target wasm32-unknown-unknown --test browser --test worker
 
 step "end to end in Chromium (Playwright, nginx, the fault server): the demo page reloaded and relaunched mid-download, reloaded while connections drop, out of quota, and { worker: true } into OPFS across a reload"
-scripts/package.sh
 scripts/demo-settings.sh
 sample_file "$e2e/files/sample.bin" $((256 << 20))
 rm -rf "$e2e/logs"

@@ -398,6 +398,7 @@ pub async fn custom_headers_are_sent(store: &str) {
     if server_side {
         sent.push(("Cookie", "session=c-1".into()));
         sent.push(("Referer", "http://127.0.0.1/from".into()));
+        sent.push(("User-Agent", "rf-test/1".into()));
     }
     let headers = [("headers", options(&sent))];
     let dl = open(&file_url(&name), opts(store, MIB, 2, &headers))
@@ -409,6 +410,7 @@ pub async fn custom_headers_are_sent(store: &str) {
         if server_side {
             assert_eq!(text(&served.headers, "cookie"), "session=c-1");
             assert_eq!(text(&served.headers, "referer"), "http://127.0.0.1/from");
+            assert_eq!(text(&served.headers, "user-agent"), "rf-test/1");
         }
     }
     remove(&file_url(&name)).await;

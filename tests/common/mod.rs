@@ -188,7 +188,7 @@ pub struct Served {
     pub end: Option<f64>,
     pub sent: f64,
     pub if_range: Option<String>,
-    /// Request headers the server recorded (referer, cookie, origin, x-*).
+    /// Request headers the server recorded (referer, cookie, origin, user-agent, x-*).
     pub headers: JsValue,
     /// The fault it suffered, if any.
     pub fault: Option<String>,

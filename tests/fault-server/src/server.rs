@@ -32,7 +32,7 @@
 //! Content-Range says, the whole file for a 200, null for 403/416/503/HEAD),
 //! `sent` (body bytes written to the socket; for multipart, boundaries and part
 //! headers included), `if_range` (the If-Range header or null), `headers` (an
-//! object of the request's `referer`, `cookie`, `origin` and `x-*` headers,
+//! object of the request's `referer`, `cookie`, `origin`, `user-agent` and `x-*` headers,
 //! lower-case names, repeats joined), `port` (the listener that served it),
 //! `fault` (null or the name of the fault that shaped the response: `fail`,
 //! `drop`, `stall`, `shift`, `short`, `cl_short`, `multipart`,
@@ -914,7 +914,11 @@ fn logged_headers(req: &Request) -> Vec<(String, String)> {
     let mut kept: Vec<(String, String)> = Vec::new();
     for (name, value) in &req.headers {
         let name = name.to_ascii_lowercase();
-        if !matches!(name.as_str(), "referer" | "cookie" | "origin") && !name.starts_with("x-") {
+        if !matches!(
+            name.as_str(),
+            "referer" | "cookie" | "origin" | "user-agent"
+        ) && !name.starts_with("x-")
+        {
             continue;
         }
         match kept.iter_mut().find(|(k, _)| *k == name) {

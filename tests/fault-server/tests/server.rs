@@ -1481,7 +1481,8 @@ fn the_log_has_request_details_and_times() {
             ("If-Range", &etag),
             ("Referer", "http://localhost:8000/page"),
             ("Cookie", "sid=1"),
-            ("User-Agent", "not-logged"),
+            ("User-Agent", "rf-test/1"),
+            ("Accept", "not-logged"),
             ("Origin", "http://localhost:8000"),
             ("X-Trace", "7"),
             ("x-dup", "a"),
@@ -1516,7 +1517,7 @@ fn the_log_has_request_details_and_times() {
         entries[0].get("headers").to_string(),
         concat!(
             r#"{"referer":"http://localhost:8000/page","cookie":"sid=1; other=2","#,
-            r#""origin":"http://localhost:8000","x-trace":"7","x-dup":"a, b"}"#
+            r#""user-agent":"rf-test/1","origin":"http://localhost:8000","x-trace":"7","x-dup":"a, b"}"#
         )
     );
     assert_eq!(entries[0].get("port").u64(), u64::from(server.port()));
