@@ -13,8 +13,8 @@ import init, { Download } from '../../pkg/node.js';
 import { fileStore } from '../../pkg/stores/node.js';
 import { MiB, clearLog, configure, fileUrl, gets, sha256, unique, until } from './fault.mjs';
 
-const CHILD = fileURLToPath(new URL('./node-child.mjs', import.meta.url));
-/** What node-child.mjs downloads with. */
+const CHILD = fileURLToPath(new URL('./child.mjs', import.meta.url));
+/** What child.mjs downloads with. */
 const CONNECTIONS = 3;
 const BLOCK = 4 * MiB;
 
@@ -31,7 +31,7 @@ async function blobSha256(blob) {
   return hash.digest('hex');
 }
 
-/** Runs node-child.mjs; `events` collects what it reports, `exit` settles when it ends. */
+/** Runs child.mjs; `events` collects what it reports, `exit` settles when it ends. */
 function child(url, store) {
   const proc = spawn(process.execPath, [CHILD, url, store], { stdio: ['ignore', 'pipe', 'pipe'] });
   const events = [];
