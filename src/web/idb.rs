@@ -264,11 +264,11 @@ impl Store for IdbStore {
             let blob = stored
                 .get(&piece.start)
                 .ok_or_else(|| corrupt(format!("the piece at byte {} is missing", piece.start)))?;
-            if blob.size() as u64 != piece.len() {
+            let held = blob.size() as u64;
+            if held != piece.len() {
                 return Err(corrupt(format!(
-                    "the piece at byte {} holds {} bytes, not {}",
+                    "the piece at byte {} holds {held} bytes, not {}",
                     piece.start,
-                    blob.size(),
                     piece.len()
                 )));
             }
