@@ -4,10 +4,11 @@
 
 use super::error::{StoreError, StoreErrorKind};
 use super::range::ByteRange;
+use super::small_map::SmallMap;
 use super::store::Store;
 use super::transport::Chunk;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 #[derive(Clone)]
@@ -16,8 +17,8 @@ pub struct MemoryStore<C> {
 }
 
 struct Inner<C> {
-    records: HashMap<String, Vec<u8>>,
-    pieces: HashMap<String, BTreeMap<u64, Vec<C>>>,
+    records: SmallMap<String, Vec<u8>>,
+    pieces: SmallMap<String, BTreeMap<u64, Vec<C>>>,
     /// Bytes of pieces this store may hold; beyond it, `QuotaExceeded`.
     capacity: Option<u64>,
 }
@@ -26,8 +27,8 @@ impl<C> Default for MemoryStore<C> {
     fn default() -> Self {
         Self {
             inner: Rc::new(RefCell::new(Inner {
-                records: HashMap::new(),
-                pieces: HashMap::new(),
+                records: SmallMap::new(),
+                pieces: SmallMap::new(),
                 capacity: None,
             })),
         }
@@ -105,8 +106,7 @@ impl<C: Chunk> Store for MemoryStore<C> {
         let mut inner = self.inner.borrow_mut();
         inner
             .pieces
-            .entry(id.to_string())
-            .or_default()
+            .get_or_default(id.to_string())
             .insert(offset, chunks);
         inner.records.insert(id.to_string(), record.to_vec());
         Ok(())
