@@ -9,6 +9,7 @@ mod remote;
 
 use crate::core::driver;
 use crate::core::record::Record;
+use crate::core::small_map::SmallMap;
 use crate::core::{self, filename, Error, OnServerChange, Options};
 use crate::web::lock::DownloadLock;
 use crate::web::{js, Backend, FetchTransport, StoreChoice};
@@ -16,7 +17,6 @@ use js_sys::{Array, Function, Object, Promise, Reflect};
 use local::Local;
 use remote::Remote;
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -147,8 +147,9 @@ export interface DownloadError extends Error {
 "#;
 
 thread_local! {
-    /// Downloads running in this page or worker: a second writer is refused.
-    static RUNNING: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+    /// Downloads running in this page or worker (a set: the ids are the
+    /// keys): a second writer is refused.
+    static RUNNING: RefCell<SmallMap<String, ()>> = RefCell::new(SmallMap::new());
 }
 
 /// A resumable download. Create it with `Download.open`.
@@ -398,7 +399,7 @@ impl Download {
     ) -> Promise {
         future_to_promise(async move {
             let choice = store_selection(options).map_err(to_js)?;
-            if RUNNING.with(|r| r.borrow().contains(&id)) {
+            if RUNNING.with(|r| r.borrow().contains_key(&id)) {
                 return Err(to_js(Error::Locked { id }));
             }
             let _lock = DownloadLock::take(&id).await.map_err(to_js)?;
@@ -443,7 +444,7 @@ impl Download {
 /// Removes `id` from `backend` if it is stale once its lock is held (it
 /// may have moved on since it was listed); `false` if it was left alone.
 async fn prune_one(backend: &Backend, id: &str, max_age: u64) -> Result<bool, Error> {
-    if RUNNING.with(|r| r.borrow().contains(id)) {
+    if RUNNING.with(|r| r.borrow().contains_key(id)) {
         return Ok(false);
     }
     let _lock = match DownloadLock::take(id).await {

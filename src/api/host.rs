@@ -4,17 +4,17 @@
 //! snapshot of the download.
 
 use super::{error_parts, object, to_js, Download};
+use crate::core::small_map::SmallMap;
 use crate::core::Error;
 use crate::web::js;
 use js_sys::Function;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 thread_local! {
-    static HOSTED: RefCell<HashMap<u32, Download>> = RefCell::new(HashMap::new());
+    static HOSTED: RefCell<SmallMap<u32, Download>> = RefCell::new(SmallMap::new());
     static NEXT_HANDLE: Cell<u32> = const { Cell::new(1) };
 }
 

@@ -144,7 +144,10 @@ impl Handle for Local {
             return run;
         }
         let id = self.engine.options().id.clone();
-        if !RUNNING.with(|r| r.borrow_mut().insert(id.clone())) {
+        if RUNNING
+            .with(|r| r.borrow_mut().insert(id.clone(), ()))
+            .is_some()
+        {
             return Promise::reject(&to_js(Error::Locked { id }));
         }
         let writable = if self.engine.is_complete() {

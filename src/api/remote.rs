@@ -9,11 +9,11 @@
 //! progress and restarts.
 
 use super::{absolute_url, error_from_parts, error_parts, object, to_js, Handle, Handlers, Parsed};
+use crate::core::small_map::SmallMap;
 use crate::core::Error;
 use crate::web::{js, StoreChoice};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -42,8 +42,8 @@ struct Link {
     worker: Worker,
     /// Settles when the worker is serving (or failed to start).
     ready: Promise,
-    pending: RefCell<HashMap<u32, Function>>,
-    proxies: RefCell<HashMap<u32, Weak<Remote>>>,
+    pending: RefCell<SmallMap<u32, Function>>,
+    proxies: RefCell<SmallMap<u32, Weak<Remote>>>,
     next_call: Cell<u32>,
 }
 
@@ -60,8 +60,8 @@ impl Link {
         let link = Rc::new(Self {
             worker,
             ready,
-            pending: RefCell::new(HashMap::new()),
-            proxies: RefCell::new(HashMap::new()),
+            pending: RefCell::new(SmallMap::new()),
+            proxies: RefCell::new(SmallMap::new()),
             next_call: Cell::new(1),
         });
         let weak = Rc::downgrade(&link);
@@ -83,7 +83,8 @@ impl Link {
             let _ = reject_ready.call1(&JsValue::NULL, &error);
             // A worker that fails later leaves no call waiting forever.
             if let Some(link) = weak.upgrade() {
-                for (_, settle) in link.pending.borrow_mut().drain() {
+                let pending = link.pending.borrow_mut().take_values();
+                for settle in pending {
                     let _ = settle.call1(&JsValue::NULL, &failed_reply(&error));
                 }
             }

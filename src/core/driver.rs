@@ -30,11 +30,11 @@ use super::progress::{Meter, Progress};
 use super::range::ByteRange;
 use super::record::{Record, RecordError};
 use super::response::{self, Checked};
-use super::signal::{race, Signal};
+use super::signal::{join_all, race, Signal};
 use super::store::Store;
 use super::transport::{Body, Chunk, Request, Response, ResponseHead, Transport};
 use super::validator::{Change, EntityTag, Validators};
-use futures_util::future::{join_all, Either};
+use futures_util::future::Either;
 use futures_util::lock::Mutex;
 use std::cell::{Cell, RefCell};
 

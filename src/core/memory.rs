@@ -4,10 +4,10 @@
 
 use super::error::{StoreError, StoreErrorKind};
 use super::range::ByteRange;
+use super::small_map::SmallMap;
 use super::store::Store;
 use super::transport::Chunk;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 #[derive(Clone)]
@@ -16,8 +16,9 @@ pub struct MemoryStore<C> {
 }
 
 struct Inner<C> {
-    records: HashMap<String, Vec<u8>>,
-    pieces: HashMap<String, BTreeMap<u64, Vec<C>>>,
+    records: SmallMap<String, Vec<u8>>,
+    /// Per download, its pieces' chunks sorted by offset.
+    pieces: SmallMap<String, Vec<(u64, Vec<C>)>>,
     /// Bytes of pieces this store may hold; beyond it, `QuotaExceeded`.
     capacity: Option<u64>,
 }
@@ -26,8 +27,8 @@ impl<C> Default for MemoryStore<C> {
     fn default() -> Self {
         Self {
             inner: Rc::new(RefCell::new(Inner {
-                records: HashMap::new(),
-                pieces: HashMap::new(),
+                records: SmallMap::new(),
+                pieces: SmallMap::new(),
                 capacity: None,
             })),
         }
@@ -50,8 +51,8 @@ impl<C: Chunk> MemoryStore<C> {
         inner
             .pieces
             .values()
-            .flat_map(|p| p.values())
-            .map(|chunks| chunks.iter().map(Chunk::len).sum::<u64>())
+            .flatten()
+            .map(|(_, chunks)| chunks.iter().map(Chunk::len).sum::<u64>())
             .sum()
     }
 
@@ -67,10 +68,16 @@ impl<C: Chunk> MemoryStore<C> {
     /// out storage that lost data).
     pub fn drop_piece(&self, id: &str, offset: u64) -> bool {
         let mut inner = self.inner.borrow_mut();
-        inner
-            .pieces
-            .get_mut(id)
-            .is_some_and(|p| p.remove(&offset).is_some())
+        let Some(pieces) = inner.pieces.get_mut(id) else {
+            return false;
+        };
+        match find(pieces, offset) {
+            Ok(i) => {
+                pieces.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 
@@ -103,11 +110,11 @@ impl<C: Chunk> Store for MemoryStore<C> {
             ));
         }
         let mut inner = self.inner.borrow_mut();
-        inner
-            .pieces
-            .entry(id.to_string())
-            .or_default()
-            .insert(offset, chunks);
+        let pieces = inner.pieces.get_or_default(id.to_string());
+        match find(pieces, offset) {
+            Ok(i) => pieces[i].1 = chunks,
+            Err(i) => pieces.insert(i, (offset, chunks)),
+        }
         inner.records.insert(id.to_string(), record.to_vec());
         Ok(())
     }
@@ -154,7 +161,8 @@ impl<C: Chunk> Store for MemoryStore<C> {
         let stored = inner.pieces.get(id);
         let mut out = Vec::new();
         for piece in pieces {
-            let chunks = stored.and_then(|p| p.get(&piece.start)).ok_or_else(|| {
+            let found = stored.and_then(|p| find(p, piece.start).ok().map(|i| &p[i].1));
+            let chunks = found.ok_or_else(|| {
                 StoreError::new(
                     StoreErrorKind::Corrupt,
                     format!("the piece at byte {} is missing", piece.start),
@@ -175,4 +183,9 @@ impl<C: Chunk> Store for MemoryStore<C> {
         }
         Ok(out)
     }
+}
+
+/// Where the piece at `offset` is in `pieces`, or where it would go.
+fn find<C>(pieces: &[(u64, Vec<C>)], offset: u64) -> Result<usize, usize> {
+    pieces.binary_search_by_key(&offset, |(start, _)| *start)
 }

@@ -15,6 +15,7 @@ pub mod range;
 pub mod record;
 pub mod response;
 pub mod signal;
+pub mod small_map;
 pub mod store;
 pub mod transport;
 pub mod validator;

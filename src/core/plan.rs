@@ -11,13 +11,15 @@
 //! completed by one request.
 
 use super::range::ByteRange;
-use std::collections::BTreeMap;
-use std::ops::Bound;
 
 /// Non-overlapping stored pieces, by offset.
+///
+/// A sorted vector: pieces arrive mostly in order (an insert near the end
+/// moves little), every commit encodes the whole list anyway, and it keeps
+/// BTreeMap's code out of the wasm.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Pieces {
-    by_offset: BTreeMap<u64, u64>,
+    sorted: Vec<ByteRange>,
     bytes: u64,
 }
 
@@ -32,14 +34,29 @@ impl Pieces {
         if piece.is_empty() || self.overlaps(piece) {
             return false;
         }
-        self.by_offset.insert(piece.start, piece.len());
+        self.sorted.insert(self.after(piece.start), piece);
         self.bytes += piece.len();
         true
     }
 
     fn overlaps(&self, piece: ByteRange) -> bool {
-        let before = self.by_offset.range(..piece.end).next_back();
-        before.is_some_and(|(&start, &len)| start + len > piece.start)
+        let before = self.sorted.partition_point(|p| p.start < piece.end);
+        before > 0 && self.sorted[before - 1].end > piece.start
+    }
+
+    /// The index of the first piece that starts after `offset`.
+    fn after(&self, offset: u64) -> usize {
+        self.sorted.partition_point(|p| p.start <= offset)
+    }
+
+    /// The last piece that starts at or before `offset`.
+    fn at_or_before(&self, offset: u64) -> Option<ByteRange> {
+        self.after(offset).checked_sub(1).map(|i| self.sorted[i])
+    }
+
+    /// The first piece that starts after `offset`.
+    fn first_after(&self, offset: u64) -> Option<ByteRange> {
+        self.sorted.get(self.after(offset)).copied()
     }
 
     /// Total bytes stored.
@@ -48,18 +65,15 @@ impl Pieces {
     }
 
     pub fn len(&self) -> usize {
-        self.by_offset.len()
+        self.sorted.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_offset.is_empty()
+        self.sorted.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = ByteRange> + '_ {
-        self.by_offset.iter().map(|(&start, &len)| ByteRange {
-            start,
-            end: start + len,
-        })
+        self.sorted.iter().copied()
     }
 
     /// The end of the stored prefix `0..n` (0 when byte 0 is missing).
@@ -82,9 +96,11 @@ impl Pieces {
     /// Forgets every byte at or past `len` (a piece across it is cut);
     /// `true` if anything was forgotten.
     pub fn truncate(&mut self, len: u64) -> bool {
-        let cut: Vec<ByteRange> = self.iter().filter(|p| p.end > len).collect();
+        // Sorted and disjoint, the pieces that end past `len` are a suffix.
+        let cut = self
+            .sorted
+            .split_off(self.sorted.partition_point(|p| p.end <= len));
         for piece in &cut {
-            self.by_offset.remove(&piece.start);
             self.bytes -= piece.len();
             if piece.start < len {
                 self.insert(ByteRange {
@@ -98,9 +114,7 @@ impl Pieces {
 
     /// The last stored byte's end, 0 when empty.
     pub fn end(&self) -> u64 {
-        self.by_offset
-            .last_key_value()
-            .map_or(0, |(&start, &len)| start + len)
+        self.sorted.last().map_or(0, |p| p.end)
     }
 }
 
@@ -161,10 +175,8 @@ impl Plan {
     /// If `at` is inside a stored piece or a claim, where that ends.
     fn covered_until(&self, pieces: &Pieces, at: u64) -> Option<u64> {
         let stored = pieces
-            .by_offset
-            .range(..=at)
-            .next_back()
-            .map(|(&s, &l)| s + l)
+            .at_or_before(at)
+            .map(|p| p.end)
             .filter(|&end| end > at);
         let claimed = self
             .claims
@@ -177,8 +189,7 @@ impl Plan {
 
     /// The first stored or claimed byte after `at`.
     fn next_taken(&self, pieces: &Pieces, at: u64) -> Option<u64> {
-        let after = (Bound::Excluded(at), Bound::Unbounded);
-        let stored = pieces.by_offset.range(after).next().map(|(&s, _)| s);
+        let stored = pieces.first_after(at).map(|p| p.start);
         let claimed = self
             .claims
             .iter()
@@ -215,6 +226,25 @@ mod tests {
         assert_eq!(p.prefix_end(), 30);
         assert!(p.covers(30));
         assert!(!p.covers(31));
+    }
+
+    #[test]
+    fn pieces_stay_sorted_and_truncate_cuts_the_tail() {
+        let mut p = Pieces::new();
+        for piece in [r(20, 30), r(0, 10), r(40, 50), r(10, 15)] {
+            assert!(p.insert(piece));
+        }
+        let all: Vec<_> = p.iter().collect();
+        assert_eq!(all, [r(0, 10), r(10, 15), r(20, 30), r(40, 50)]);
+        assert!(!p.truncate(50));
+        assert!(p.truncate(25));
+        assert_eq!(
+            p.iter().collect::<Vec<_>>(),
+            [r(0, 10), r(10, 15), r(20, 25)]
+        );
+        assert_eq!((p.bytes(), p.end()), (20, 25));
+        assert!(p.truncate(0));
+        assert!(p.is_empty() && p.bytes() == 0);
     }
 
     #[test]

@@ -202,10 +202,10 @@ impl Store for CustomStore {
                 .map_err(|_| {
                     corrupt("the custom store's file() returned something other than a Blob".into())
                 })?;
-            if blob.size() as u64 != size {
+            let held = blob.size() as u64;
+            if held != size {
                 return Err(corrupt(format!(
-                    "the custom store's file() returned {} bytes, not {size}",
-                    blob.size()
+                    "the custom store's file() returned {held} bytes, not {size}"
                 )));
             }
             return Ok(blob);

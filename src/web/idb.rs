@@ -12,11 +12,11 @@
 
 use super::js;
 use crate::core::range::ByteRange;
+use crate::core::small_map::SmallMap;
 use crate::core::store::Store;
 use crate::core::{StoreError, StoreErrorKind};
 use js_sys::{Array, Uint8Array};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 use web_sys::{
     Blob, IdbDatabase, IdbFactory, IdbKeyRange, IdbObjectStore, IdbOpenDbRequest, IdbRequest,
@@ -46,7 +46,7 @@ const PIECES: &str = "pieces";
 
 thread_local! {
     /// One connection per database, page or worker, opened on first use.
-    static DBS: RefCell<HashMap<&'static str, IdbDatabase>> = RefCell::new(HashMap::new());
+    static DBS: RefCell<SmallMap<&'static str, IdbDatabase>> = RefCell::new(SmallMap::new());
     /// Whether this engine stores Blob values: unknown until the first commit.
     static BLOB_VALUES: Cell<Option<bool>> = const { Cell::new(None) };
 }
@@ -250,8 +250,9 @@ impl Store for IdbStore {
         })?;
         let keys = Array::from(&done(&keys).await?);
         let values = Array::from(&done(&values).await?);
-        // Entries the record does not claim (left by an interrupted write) are ignored.
-        let stored: HashMap<u64, Blob> = keys
+        // Entries the record does not claim (left by an interrupted write) are
+        // ignored. IndexedDB returns them in key order, so by offset.
+        let stored: Vec<(u64, Blob)> = keys
             .iter()
             .zip(values.iter())
             .filter_map(|(key, value)| {
@@ -262,13 +263,14 @@ impl Store for IdbStore {
         let parts = Array::new();
         for piece in wanted {
             let blob = stored
-                .get(&piece.start)
-                .ok_or_else(|| corrupt(format!("the piece at byte {} is missing", piece.start)))?;
-            if blob.size() as u64 != piece.len() {
+                .binary_search_by_key(&piece.start, |(offset, _)| *offset)
+                .map(|i| &stored[i].1)
+                .map_err(|_| corrupt(format!("the piece at byte {} is missing", piece.start)))?;
+            let held = blob.size() as u64;
+            if held != piece.len() {
                 return Err(corrupt(format!(
-                    "the piece at byte {} holds {} bytes, not {}",
+                    "the piece at byte {} holds {held} bytes, not {}",
                     piece.start,
-                    blob.size(),
                     piece.len()
                 )));
             }
