@@ -121,7 +121,7 @@ function options() {
 /** The download the URL field names: its id is the URL without fragment. */
 function fieldTarget() {
   const text = ui.url.value.trim();
-  formSettings(); // an empty field says so
+  formSettings().free(); // checks the form: an empty field says so
   let url;
   try { url = new URL(text, location.href); } catch { throw invalid(`${JSON.stringify(text)} is not a valid URL.`); }
   const absolute = url.href;
