@@ -19,6 +19,7 @@ import {
   MiB, STEP_MS, check, closeContext, fail, fileRequests, fromEnv, launch, logger, mib, openDemo,
   run, secs, sha256File, tempDir,
 } from './lib.mjs';
+import { configure, fileUrl as faultFileUrl, gets, sha256 } from '../fault-server/client.mjs';
 
 const TAG = 'e2e';
 const CONNECTIONS = 3;
@@ -352,25 +353,7 @@ async function scenarioRestart(cfg) {
   return { stored, shown: shown.received, resumeMs, totalMs: Date.now() - began, ...r };
 }
 
-// ---- the fault server ----------------------------------------------------------
-
-async function admin(fault, method, route) {
-  const response = await fetch(`${fault}/_admin/${route}`, { method });
-  const text = await response.text();
-  check(response.ok, `the fault server answered ${response.status} to ${method} /_admin/${route}: ${text}`);
-  return JSON.parse(text);
-}
-
-/** The fault server's log of GETs for the file, in the shape fileRequests() gives for nginx. */
-async function faultRequests(fault, name) {
-  const entries = await admin(fault, 'GET', `log/${name}`);
-  return entries
-    .filter((e) => e.method === 'GET')
-    .map((e) => {
-      const r = /^bytes=(\d+)-(\d*)$/.exec(e.range ?? '');
-      return { status: e.status, sent: e.sent, start: r ? Number(r[1]) : null, fault: e.fault, line: JSON.stringify(e) };
-    });
-}
+// ---- a server that cuts responses off ------------------------------------------
 
 /**
  * Reload mid-way while the server cuts responses off, before the reload and
@@ -379,11 +362,10 @@ async function faultRequests(fault, name) {
  */
 async function scenarioDrops(cfg) {
   const began = Date.now();
-  const { fault } = cfg;
-  const file = `${fault}/files/${FAULT_FILE}`;
+  const file = faultFileUrl(FAULT_FILE);
   const drops = `drop_next=${DROPS}&drop_after=${DROP_AFTER}`;
-  await admin(fault, 'POST', `files/${FAULT_FILE}?size=${cfg.size}&seed=7&throttle=${FAULT_THROTTLE}&${drops}&clear_log=1`);
-  const { sha256 } = await admin(fault, 'GET', `sha256/${FAULT_FILE}`);
+  await configure(FAULT_FILE, `size=${cfg.size}&seed=7&throttle=${FAULT_THROTTLE}&${drops}&clear_log=1`);
+  const sha = await sha256(FAULT_FILE);
 
   const profile = await tempDir('rf-e2e-drops-');
   const downloads = await tempDir('rf-e2e-dl-');
@@ -396,7 +378,7 @@ async function scenarioDrops(cfg) {
   await page.waitForSelector('html[data-ready="true"]', { timeout: STEP_MS });
   const { entry, stored } = await storedEntry(page, file, cfg.size);
 
-  const before = await faultRequests(fault, FAULT_FILE);
+  const before = await gets(FAULT_FILE);
   const dropsBefore = before.filter((q) => q.fault === 'drop').length;
   check(dropsBefore === DROPS, `${dropsBefore} responses were cut off before the reload, ${DROPS} were queued`);
   const sentBefore = covered(before);
@@ -405,16 +387,16 @@ async function scenarioDrops(cfg) {
     `${dropsBefore} responses had been cut off`);
 
   // The log from here on is the resumed session's, and it meets new drops.
-  await admin(fault, 'POST', `files/${FAULT_FILE}?${drops}&clear_log=1`);
+  await configure(FAULT_FILE, `${drops}&clear_log=1`);
   const resumedAt = Date.now();
   await entry.locator(T('entry-resume')).click();
   await waitForComplete(page);
   const resumeMs = Date.now() - resumedAt;
   const restart = await restartNotice(page);
   check(!restart, `the download started over: ${restart}`);
-  await saveAndHash(page, downloads, sha256, FAULT_FILE, 'picker', cfg.size);
+  await saveAndHash(page, downloads, sha, FAULT_FILE, 'picker', cfg.size);
 
-  const after = await faultRequests(fault, FAULT_FILE);
+  const after = await gets(FAULT_FILE);
   const dropsAfter = after.filter((q) => q.fault === 'drop').length;
   check(dropsAfter === DROPS, `${dropsAfter} responses were cut off after the reload, ${DROPS} were queued`);
   const r = checkServed(after, [...before, ...after], cfg.size, stored, 'drops');
@@ -433,14 +415,13 @@ function report(name, r) {
 async function main() {
   const began = Date.now();
   const { base, accessLog, sample, filePath, fileUrl, size } = await fromEnv();
-  const fault = process.env.FAULT_SERVER;
-  check(fault, 'FAULT_SERVER is not set: the URL of the fault server (tests/fault-server)');
+  check(process.env.FAULT_SERVER, 'FAULT_SERVER is not set: the URL of the fault server (tests/fault-server)');
   check(size > 4 * CONNECTIONS * BLOCK, `the sample (${size} bytes) is too small to interrupt mid-way`);
   await fs.access(accessLog).catch(() => fail(`ACCESS_LOG ${accessLog} cannot be read`));
   const sha = await sha256File(sample);
   const id = new URL(fileUrl);
   id.hash = '';
-  const cfg = { base, accessLog, sample, filePath, fileUrl, id: id.href, size, sha, fault };
+  const cfg = { base, accessLog, sample, filePath, fileUrl, id: id.href, size, sha };
   log(`${fileUrl}: ${mib(size)}, SHA-256 ${sha.slice(0, 16)}…; ${CONNECTIONS} connections, ${BLOCK_MIB} MiB blocks`);
 
   const reload = await scenarioReload(cfg);

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { MiB, clearLog, configure, fileUrl, gets, sha256, unique, until } from './fault.mjs';
+import { MiB, clearLog, configure, fileUrl, gets, sha256, unique, until } from '../fault-server/client.mjs';
 
 const CLI = fileURLToPath(new URL('../../pkg/cli.js', import.meta.url));
 const CONNECTIONS = 3;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import init, { Download } from '../../pkg/resumable_fetch.js';
 import { denoFileStore } from '../../pkg/stores/deno.js';
-import { MiB, configure, fileUrl, gets, sha256, unique } from './fault.mjs';
+import { MiB, configure, fileUrl, gets, sha256, unique } from '../fault-server/client.mjs';
 import { blobSha256, headersAreSent, killedThenResumed } from './scenarios.mjs';
 
 const CHILD = new URL('./child.mjs', import.meta.url).pathname;

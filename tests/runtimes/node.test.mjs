@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import init, { Download } from '../../pkg/node.js';
 import { fileStore } from '../../pkg/stores/node.js';
-import { MiB, configure, fileUrl, gets, sha256, unique } from './fault.mjs';
+import { MiB, configure, fileUrl, gets, sha256, unique } from '../fault-server/client.mjs';
 import { blobSha256, headersAreSent, killedThenResumed } from './scenarios.mjs';
 
 const CHILD = fileURLToPath(new URL('./child.mjs', import.meta.url));

@@ -4,7 +4,7 @@
 // `{ code, signal, stderr }`).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { MiB, clearLog, configure, fileUrl, gets, sha256, unique, until } from './fault.mjs';
+import { MiB, clearLog, configure, fileUrl, gets, sha256, unique, until } from '../fault-server/client.mjs';
 
 /** What child.mjs downloads with. */
 const CONNECTIONS = 3;

@@ -1,5 +1,6 @@
-// The fault server's admin API, for the runtime and command-line tests:
-// files, their SHA-256, and the log of what was really sent.
+// The fault server's admin API from JavaScript, for the runtime, command-line
+// and end-to-end tests: files, their SHA-256, and the log of what was really
+// sent. The server is at $FAULT_SERVER.
 
 export const MiB = 1024 * 1024;
 
@@ -28,14 +29,17 @@ export const configure = (name, params) => admin('POST', `files/${name}?${params
 export const fileUrl = (name) => `${server()}/files/${name}`;
 export const sha256 = async (name) => (await admin('GET', `sha256/${name}`)).sha256;
 
-/** The file's GETs: status, the start of the range asked, bytes sent, request headers, fault. */
+/** The file's GETs: status, the start of the range asked, bytes sent, request headers, fault, and the entry as logged. */
 export async function gets(name) {
   const entries = await admin('GET', `log/${name}`);
   return entries
     .filter((e) => e.method === 'GET')
     .map((e) => {
       const range = /^bytes=(\d+)-/.exec(e.range ?? '');
-      return { status: e.status, start: range ? Number(range[1]) : null, sent: e.sent, headers: e.headers, fault: e.fault };
+      return {
+        status: e.status, start: range ? Number(range[1]) : null, sent: e.sent, headers: e.headers, fault: e.fault,
+        line: JSON.stringify(e),
+      };
     });
 }
 
