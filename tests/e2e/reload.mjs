@@ -216,15 +216,17 @@ async function saveAndHash(page, dir, expectedSha, expectedName, via, size) {
  * exactly the requests of the resumed session.
  */
 function checkRefetch(requests, since, total, stored, label) {
-  return checkServed(requests.filter((q) => q.time >= since), requests, total, stored, label);
+  return checkServed(requests.filter((q) => q.time >= since), requests, total, stored, label, { cut: false });
 }
 
 /**
  * `after`: the requests of the resumed session; `all`: every request for the
- * file. The resumed session asks only past byte 0, for exactly what was
- * missing, and at most one block per connection was ever fetched twice.
+ * file. The resumed session asks only past byte 0, for at least what was
+ * missing and at most one block per connection more (exactly what was missing
+ * unless `cut`: the server cut responses off in it), and at most one block per
+ * connection was ever fetched twice.
  */
-function checkServed(after, all, total, stored, label) {
+function checkServed(after, all, total, stored, label, { cut }) {
   check(after.length > 0, `${label}: the server logged no request for the file after the interruption`);
   for (const q of after) {
     check(q.status === 206, `${label}: a request after the interruption got ${q.status}: ${q.line}`);
@@ -240,9 +242,16 @@ function checkServed(after, all, total, stored, label) {
     `${label}: the server sent ${servedAfter} bytes after the interruption, more than ` +
       `(total - stored) + connections x block size = ${bound}`,
   );
-  // Nothing interrupts the resumed session: it fetches exactly what was missing.
   check(
-    servedAfter === total - stored,
+    servedAfter >= total - stored,
+    `${label}: requests made after the interruption carried ${servedAfter} bytes, fewer than the ${total - stored} missing`,
+  );
+  // Nothing interrupts the resumed session: it fetches exactly what was
+  // missing. A response cut off may end with bytes the server wrote that the
+  // browser never delivered (measured: 32 KiB once in four runs); those are
+  // fetched again, within the bound above.
+  check(
+    cut || servedAfter === total - stored,
     `${label}: requests made after the interruption carried ${servedAfter} bytes; ` +
       `exactly the ${total - stored} missing ones were expected`,
   );
@@ -399,7 +408,7 @@ async function scenarioDrops(cfg) {
   const after = await gets(FAULT_FILE);
   const dropsAfter = after.filter((q) => q.fault === 'drop').length;
   check(dropsAfter === DROPS, `${dropsAfter} responses were cut off after the reload, ${DROPS} were queued`);
-  const r = checkServed(after, [...before, ...after], cfg.size, stored, 'drops');
+  const r = checkServed(after, [...before, ...after], cfg.size, stored, 'drops', { cut: true });
   await closeContext(context);
   return { stored, shown: shown.received, resumeMs, totalMs: Date.now() - began, ...r };
 }
