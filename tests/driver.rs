@@ -9,7 +9,7 @@ use resumable_fetch::core::range::ByteRange;
 use resumable_fetch::core::record::{Record, RecordError};
 use resumable_fetch::core::store::Store as _;
 use resumable_fetch::core::validator::Change;
-use resumable_fetch::core::{Event, OnServerChange, Outcome, RestartReason};
+use resumable_fetch::core::{Event, OnServerChange, Outcome, RestartReason, StoreError};
 use scripted::*;
 use std::cell::Cell;
 use std::future::Future as _;
@@ -1188,4 +1188,125 @@ fn the_servers_repr_digest_is_checked_too() {
     let store = Store::new();
     let dl = open(&gzip, &store, options(BLOCK, 3));
     assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+}
+
+/// The memory store, asking for whole bodies as IndexedDB does.
+#[derive(Clone, Default)]
+struct WholeStore(Store);
+
+impl resumable_fetch::core::store::Store for WholeStore {
+    type Chunk = Vec<u8>;
+    type Assembled = Vec<Vec<u8>>;
+
+    async fn load(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.load(id).await
+    }
+    async fn save_record(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.0.save_record(id, record).await
+    }
+    async fn commit(
+        &self,
+        id: &str,
+        offset: u64,
+        chunks: Vec<Vec<u8>>,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        self.0.commit(id, offset, chunks, record).await
+    }
+    async fn reset(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.0.reset(id, record).await
+    }
+    async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        self.0.remove(id).await
+    }
+    async fn list(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.0.list().await
+    }
+    async fn read(
+        &self,
+        id: &str,
+        piece: ByteRange,
+        part: ByteRange,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.0.read(id, piece, part).await
+    }
+    async fn assemble(&self, id: &str, pieces: &[ByteRange]) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.0.assemble(id, pieces).await
+    }
+    fn takes_whole_bodies(&self) -> bool {
+        true
+    }
+}
+
+type WholeDl = resumable_fetch::core::Download<ScriptedTransport, WholeStore, VirtualClock>;
+
+fn open_whole(
+    server: &Rc<Server>,
+    store: &WholeStore,
+    options: resumable_fetch::core::Options,
+) -> WholeDl {
+    block_on(resumable_fetch::core::Download::open(
+        ScriptedTransport(server.clone()),
+        store.clone(),
+        server.clock.clone(),
+        options,
+    ))
+    .expect("open")
+}
+
+fn run_whole(dl: &WholeDl) -> Result<Outcome, resumable_fetch::core::Error> {
+    block_on(dl.run(&|_| {}))
+}
+
+#[test]
+fn fast_blocks_are_taken_whole_where_the_store_keeps_them() {
+    // A block in 4 chunks of 10 ms: far faster than a block per second.
+    let server = Server::new(10_000, 50);
+    let store = WholeStore::default();
+    let dl = open_whole(&server, &store, options(BLOCK, 3));
+    assert_eq!(run_whole(&dl), Ok(Outcome::Complete));
+    let whole = block_on(dl.assemble()).expect("assemble").concat();
+    assert_eq!(whole, server.content());
+    assert_eq!(server.sent(), 10_000, "each byte once");
+    // Each connection streams its first block, then takes blocks whole.
+    let taken = server.whole_bodies.get();
+    assert!((1..=10 - 3).contains(&taken), "{taken} bodies taken whole");
+}
+
+#[test]
+fn slow_blocks_are_streamed() {
+    // 5 bytes per 10 ms chunk: a 1 KiB block takes 2 s.
+    let server = Server::new(4096, 51);
+    server.chunk.set(5);
+    let store = WholeStore::default();
+    let dl = open_whole(&server, &store, options(BLOCK, 2));
+    assert_eq!(run_whole(&dl), Ok(Outcome::Complete));
+    assert_eq!(server.whole_bodies.get(), 0);
+}
+
+#[test]
+fn a_whole_body_that_fails_keeps_nothing_and_its_block_is_streamed_again() {
+    let server = Server::new(4096, 52);
+    server.fault(Fault::Pass); // the probe, streamed
+    server.fault(Fault::Reset(700)); // the second block, taken whole
+    let store = WholeStore::default();
+    let dl = open_whole(&server, &store, options(BLOCK, 1));
+    assert_eq!(run_whole(&dl), Ok(Outcome::Complete));
+    let whole = block_on(dl.assemble()).expect("assemble").concat();
+    assert_eq!(whole, server.content());
+    let log = server.log.borrow();
+    assert_eq!(log[1].asked, Some(r(1024, 2048)));
+    assert_eq!(log[1].sent, 700);
+    assert_eq!(log[2].asked, Some(r(1024, 2048)), "the whole block again");
+    assert_eq!(
+        server.sent(),
+        4096 + 700,
+        "the failed body's bytes, once more"
+    );
+    // After the failure the connection streams until a block comes fast again.
+    assert_eq!(
+        server.whole_bodies.get(),
+        3,
+        "block 1 (failed), then 2 and 3"
+    );
 }

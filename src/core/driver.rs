@@ -75,6 +75,13 @@ pub const OVERLAP: u64 = 64 << 10;
 /// Rounds in a row that change nothing before the run calls it a bug; real
 /// runs never have more than one or two.
 const MAX_IDLE_ROUNDS: u32 = 100;
+/// A connection whose last block arrived at least this fast (a block in
+/// this many milliseconds) takes the next one whole, where the store wants
+/// that ([`Store::takes_whole_bodies`]): in a browser the body then never
+/// passes through the page (about 1.5× the throughput on a fast network).
+/// The price: progress moves a block at a time, and a body that fails
+/// part-way keeps nothing, so slower networks stream every block.
+pub const BULK_MS: u64 = 1_000;
 
 type ChunkOf<T> = <<T as Transport>::Body as Body>::Chunk;
 
@@ -499,6 +506,8 @@ where
         on_event: &dyn Fn(&Event),
     ) -> RoundEnd<T::Body> {
         let mut failures = 0;
+        // Whether this connection's last block came fast enough to take the next one whole.
+        let mut bulk = false;
         loop {
             if halt.is_fired() {
                 return RoundEnd::Halted;
@@ -513,7 +522,7 @@ where
             let Some(claim) = claim else {
                 return RoundEnd::Ran;
             };
-            let fetched = self.fetch(claim, halt, on_event).await;
+            let fetched = self.fetch(claim, halt, on_event, &mut bulk).await;
             self.state.borrow_mut().plan.release(claim);
             match fetched {
                 Fetched::Progress => failures = 0,
@@ -594,12 +603,16 @@ where
     }
 
     /// One ranged GET: check the response, read the body, store what arrived.
+    /// `bulk`: take the body whole (see [`BULK_MS`]); updated for the next.
     async fn fetch(
         &self,
         claim: ByteRange,
         halt: &Signal,
         on_event: &dyn Fn(&Event),
+        bulk: &mut bool,
     ) -> Fetched<T::Body> {
+        let sent_at = self.clock.now_ms();
+        let take_whole = std::mem::take(bulk) && self.store.takes_whole_bodies();
         let mut response = match self.send(claim, halt).await {
             Ok(response) => response,
             Err(fetched) => return fetched,
@@ -637,17 +650,35 @@ where
         };
         let skip = keep.start - body_range.start;
         let count = |n| self.count_received(n, on_event);
-        let (chunks, got, end) = self
-            .read_body(
-                &mut response.body,
-                &mut None,
-                skip,
-                keep.len(),
-                halt,
-                &count,
-            )
-            .await;
+        // Whole only when the body is exactly the claim: nothing to skip or leave.
+        let whole = match take_whole && keep == body_range {
+            true => self.read_whole(&mut response.body, keep.len(), halt).await,
+            false => None,
+        };
+        let (chunks, got, end) = match whole {
+            Some((chunks, got, end)) => {
+                count(got);
+                (chunks, got, end)
+            }
+            None => {
+                self.read_body(
+                    &mut response.body,
+                    &mut None,
+                    skip,
+                    keep.len(),
+                    halt,
+                    &count,
+                )
+                .await
+            }
+        };
         drop(response); // aborts the request if the body is not finished
+        if matches!(end, BodyEnd::Done) {
+            let elapsed = self.clock.now_ms().saturating_sub(sent_at);
+            // At least a block per BULK_MS (u128: no overflow whatever the sizes).
+            *bulk = u128::from(got) * u128::from(BULK_MS)
+                >= u128::from(self.options.block_size) * u128::from(elapsed);
+        }
         if got > 0 {
             let piece = ByteRange {
                 start: keep.start,
@@ -724,7 +755,11 @@ where
             BodyEnd::Ended => return Err(Fetched::Failed(ended_early())),
             BodyEnd::Broken(e) => return Err(Fetched::Failed(e)),
         }
-        let fetched: Vec<u8> = chunks.iter().flat_map(Chunk::to_vec).collect();
+        let mut fetched = Vec::new();
+        for chunk in &chunks {
+            let bytes = chunk.bytes().await;
+            fetched.extend(bytes.map_err(|why| Fetched::Failed(Error::Network(why)))?);
+        }
         let stored = self
             .store
             .read(&self.options.id, piece, part)
@@ -804,6 +839,33 @@ where
                 BodyEnd::Halted => return RoundEnd::Halted,
             }
         }
+    }
+
+    /// The body taken whole ([`Body::whole`]), within the stall timeout for
+    /// all of it; `None` if the transport cannot, and the body is untouched.
+    async fn read_whole(
+        &self,
+        body: &mut T::Body,
+        want: u64,
+        halt: &Signal,
+    ) -> Option<(Vec<ChunkOf<T>>, u64, BodyEnd)> {
+        let stall = self.clock.sleep(self.options.stall_timeout_ms);
+        let (chunk, end) = match race(body.whole(), race(stall, halt.wait())).await {
+            Either::Left(None) => return None,
+            Either::Left(Some(Ok(chunk))) => match chunk.len() {
+                len if len == want => (chunk, BodyEnd::Done),
+                len if len > want => (chunk.slice(0, want), BodyEnd::Done),
+                _ => (chunk, BodyEnd::Ended),
+            },
+            Either::Left(Some(Err(e))) => return Some((Vec::new(), 0, BodyEnd::Broken(e.into()))),
+            Either::Right(Either::Left(())) => {
+                return Some((Vec::new(), 0, BodyEnd::Broken(self.stalled())))
+            }
+            Either::Right(Either::Right(())) => return Some((Vec::new(), 0, BodyEnd::Halted)),
+        };
+        let got = chunk.len();
+        let chunks = if got > 0 { vec![chunk] } else { Vec::new() };
+        Some((chunks, got, end))
     }
 
     /// Reads up to `want` bytes after skipping `skip`, until the body ends,
