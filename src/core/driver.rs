@@ -75,9 +75,9 @@ pub const OVERLAP: u64 = 64 << 10;
 /// Rounds in a row that change nothing before the run calls it a bug; real
 /// runs never have more than one or two.
 const MAX_IDLE_ROUNDS: u32 = 100;
-/// A connection whose last block arrived at least this fast (a block in
-/// this many milliseconds) takes the next one whole, where the store wants
-/// that ([`Store::takes_whole_bodies`]): in a browser the body then never
+/// When the last block to arrive came at least this fast (a block in this
+/// many milliseconds), connections take their next block whole, where the
+/// store wants that ([`Store::takes_whole_bodies`]): in a browser the body then never
 /// passes through the page (about 1.5× the throughput on a fast network).
 /// The price: progress moves a block at a time, and a body that fails
 /// part-way keeps nothing, so slower networks stream every block.
@@ -117,6 +117,8 @@ pub struct Download<T: Transport, S, K> {
     discarded: RefCell<Option<RecordError>>,
     /// The server's `Repr-Digest` for the file being downloaded, if it sent one.
     repr_digest: RefCell<Option<Expected>>,
+    /// The last block to arrive came fast enough to take the next ones whole ([`BULK_MS`]).
+    fast: Cell<bool>,
 }
 
 struct State {
@@ -190,6 +192,7 @@ where
             commit_lock: Mutex::new(()),
             discarded: RefCell::new(None),
             repr_digest: RefCell::new(None),
+            fast: Cell::new(false),
         };
         download.load().await?;
         Ok(download)
@@ -506,8 +509,6 @@ where
         on_event: &dyn Fn(&Event),
     ) -> RoundEnd<T::Body> {
         let mut failures = 0;
-        // Whether this connection's last block came fast enough to take the next one whole.
-        let mut bulk = false;
         loop {
             if halt.is_fired() {
                 return RoundEnd::Halted;
@@ -522,7 +523,7 @@ where
             let Some(claim) = claim else {
                 return RoundEnd::Ran;
             };
-            let fetched = self.fetch(claim, halt, on_event, &mut bulk).await;
+            let fetched = self.fetch(claim, halt, on_event).await;
             self.state.borrow_mut().plan.release(claim);
             match fetched {
                 Fetched::Progress => failures = 0,
@@ -603,16 +604,14 @@ where
     }
 
     /// One ranged GET: check the response, read the body, store what arrived.
-    /// `bulk`: take the body whole (see [`BULK_MS`]); updated for the next.
     async fn fetch(
         &self,
         claim: ByteRange,
         halt: &Signal,
         on_event: &dyn Fn(&Event),
-        bulk: &mut bool,
     ) -> Fetched<T::Body> {
         let sent_at = self.clock.now_ms();
-        let take_whole = std::mem::take(bulk) && self.store.takes_whole_bodies();
+        let take_whole = self.fast.get() && self.store.takes_whole_bodies();
         let mut response = match self.send(claim, halt).await {
             Ok(response) => response,
             Err(fetched) => return fetched,
@@ -673,12 +672,13 @@ where
             }
         };
         drop(response); // aborts the request if the body is not finished
-        if matches!(end, BodyEnd::Done) {
-            let elapsed = self.clock.now_ms().saturating_sub(sent_at);
-            // At least a block per BULK_MS (u128: no overflow whatever the sizes).
-            *bulk = u128::from(got) * u128::from(BULK_MS)
-                >= u128::from(self.options.block_size) * u128::from(elapsed);
-        }
+        let elapsed = self.clock.now_ms().saturating_sub(sent_at);
+        // At least a block per BULK_MS (u128: no overflow whatever the sizes).
+        self.fast.set(
+            matches!(end, BodyEnd::Done)
+                && u128::from(got) * u128::from(BULK_MS)
+                    >= u128::from(self.options.block_size) * u128::from(elapsed),
+        );
         if got > 0 {
             let piece = ByteRange {
                 start: keep.start,

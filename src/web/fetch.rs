@@ -67,8 +67,12 @@ impl WebChunk {
         Ok(out)
     }
 
-    /// `new Blob(chunks)`: Blob parts are referenced, bytes copied.
+    /// `new Blob(chunks)`: Blob parts are referenced, bytes copied. A whole
+    /// body is its own Blob (wrapping it would cost the browser a round trip).
     pub fn blob_of(chunks: &[Self]) -> Result<Blob, JsValue> {
+        if let [Self::Blob(blob)] = chunks {
+            return Ok(blob.clone());
+        }
         let parts: Array = chunks.iter().map(Self::as_part).collect();
         Blob::new_with_blob_sequence(&parts)
     }
