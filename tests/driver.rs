@@ -1190,19 +1190,24 @@ fn the_servers_repr_digest_is_checked_too() {
     assert_eq!(run(&dl).0, Ok(Outcome::Complete));
 }
 
-/// The memory store, asking for whole bodies as IndexedDB does.
+/// The memory store, asking for whole bodies as IndexedDB does (or not),
+/// and counting the bytes read back.
 #[derive(Clone, Default)]
-struct WholeStore(Store);
+struct WholeStore {
+    inner: Store,
+    streams: bool,
+    read: Rc<Cell<u64>>,
+}
 
 impl resumable_fetch::core::store::Store for WholeStore {
     type Chunk = Vec<u8>;
     type Assembled = Vec<Vec<u8>>;
 
     async fn load(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.load(id).await
+        self.inner.load(id).await
     }
     async fn save_record(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
-        self.0.save_record(id, record).await
+        self.inner.save_record(id, record).await
     }
     async fn commit(
         &self,
@@ -1211,16 +1216,16 @@ impl resumable_fetch::core::store::Store for WholeStore {
         chunks: Vec<Vec<u8>>,
         record: &[u8],
     ) -> Result<(), StoreError> {
-        self.0.commit(id, offset, chunks, record).await
+        self.inner.commit(id, offset, chunks, record).await
     }
     async fn reset(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
-        self.0.reset(id, record).await
+        self.inner.reset(id, record).await
     }
     async fn remove(&self, id: &str) -> Result<(), StoreError> {
-        self.0.remove(id).await
+        self.inner.remove(id).await
     }
     async fn list(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.0.list().await
+        self.inner.list().await
     }
     async fn read(
         &self,
@@ -1228,13 +1233,14 @@ impl resumable_fetch::core::store::Store for WholeStore {
         piece: ByteRange,
         part: ByteRange,
     ) -> Result<Vec<u8>, StoreError> {
-        self.0.read(id, piece, part).await
+        self.read.set(self.read.get() + part.len());
+        self.inner.read(id, piece, part).await
     }
     async fn assemble(&self, id: &str, pieces: &[ByteRange]) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.0.assemble(id, pieces).await
+        self.inner.assemble(id, pieces).await
     }
     fn takes_whole_bodies(&self) -> bool {
-        true
+        !self.streams
     }
 }
 
@@ -1308,4 +1314,48 @@ fn a_whole_body_that_fails_keeps_nothing_and_its_block_is_streamed_again() {
         3,
         "block 1 (failed), then 2 and 3"
     );
+}
+
+#[test]
+fn integrity_is_hashed_behind_the_download_each_byte_once() {
+    let server = Server::new(20_000, 53);
+    let good = format!("sha256-{}", sha256_base64(&server.content()));
+    let store = WholeStore {
+        streams: true,
+        ..Default::default()
+    };
+    let dl = open_whole(&server, &store, with_integrity(&good));
+    // Stored bytes are read back (hashed) while the download still runs.
+    {
+        let mut run = std::pin::pin!(dl.run(&|_| {}));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut hashed_early = false;
+        for _ in 0..1_000_000 {
+            if run.as_mut().poll(&mut cx).is_ready() {
+                break;
+            }
+            hashed_early |= store.read.get() > 0 && dl.received() < 20_000;
+        }
+        assert!(hashed_early, "nothing was hashed before the end");
+    }
+    assert!(dl.is_complete());
+    assert_eq!(store.read.get(), 20_000, "each byte hashed once");
+}
+
+#[test]
+fn integrity_hashes_the_new_file_after_a_change_mid_download() {
+    let server = Server::new(12_000, 54);
+    let changed_to = Server::new(12_000, 55);
+    let good = format!("sha256-{}", sha256_base64(&changed_to.content()));
+    let store = WholeStore::default();
+    let dl = open_whole(&server, &store, with_integrity(&good));
+    let changed = Cell::new(false);
+    let outcome = block_on(dl.run(&|e| {
+        if matches!(e, Event::Progress(p) if p.received >= 6000) && !changed.replace(true) {
+            server.seed.set(55);
+        }
+    }));
+    assert_eq!(outcome, Ok(Outcome::Complete));
+    let whole = block_on(dl.assemble()).expect("assemble").concat();
+    assert_eq!(whole, changed_to.content());
 }

@@ -34,7 +34,7 @@ use super::signal::{join_all, race, Signal};
 use super::store::Store;
 use super::transport::{Body, Chunk, Request, Response, ResponseHead, Transport};
 use super::validator::{Change, EntityTag, Validators};
-use futures_util::future::Either;
+use futures_util::future::{join, Either};
 use futures_util::lock::Mutex;
 use std::cell::{Cell, RefCell};
 
@@ -119,6 +119,18 @@ pub struct Download<T: Transport, S, K> {
     repr_digest: RefCell<Option<Expected>>,
     /// The last block to arrive came fast enough to take the next ones whole ([`BULK_MS`]).
     fast: Cell<bool>,
+    /// The stored file hashed from its start so far, for `integrity`.
+    hashed: RefCell<Option<Hashed>>,
+    /// Fired (and replaced) by every commit: stored bytes for `hash_behind`.
+    committed: RefCell<Signal>,
+}
+
+/// The digests of the stored file's first `at` bytes, hashed while the
+/// download runs, so that completion has only the rest to read back.
+struct Hashed {
+    expected: Vec<Expected>,
+    check: integrity::Check,
+    at: u64,
 }
 
 struct State {
@@ -193,6 +205,8 @@ where
             discarded: RefCell::new(None),
             repr_digest: RefCell::new(None),
             fast: Cell::new(false),
+            hashed: RefCell::new(None),
+            committed: RefCell::new(Signal::new()),
         };
         download.load().await?;
         Ok(download)
@@ -337,6 +351,8 @@ where
         let _idle = IdleOnDrop(&self.phase);
         let result = async {
             self.load().await?;
+            // Another tab may have changed the stored file since the last run.
+            self.hashed.borrow_mut().take();
             self.proven
                 .set(self.state.borrow().record.pieces.is_empty());
             self.drive(on_event).await
@@ -485,7 +501,13 @@ where
         };
         let widen = n < self.options.connections;
         let halt = self.halt.borrow().clone();
-        let ends = join_all((0..n).map(|_| self.connection(&halt, widen, on_event))).await;
+        let done = Signal::new();
+        let connections = async {
+            let ends = join_all((0..n).map(|_| self.connection(&halt, widen, on_event))).await;
+            done.fire();
+            ends
+        };
+        let (ends, ()) = join(connections, self.hash_behind(&done)).await;
         let mut outcome = RoundEnd::Ran;
         for end in ends {
             match (&outcome, end) {
@@ -972,8 +994,75 @@ where
             }
         }
         stored?;
+        let committed = std::mem::replace(&mut *self.committed.borrow_mut(), Signal::new());
+        committed.fire();
         self.emit(on_event, false);
         Ok(())
+    }
+
+    /// Every digest the finished file must match.
+    fn expected(&self) -> Vec<Expected> {
+        self.options
+            .integrity
+            .iter()
+            .chain(self.repr_digest.borrow().iter())
+            .cloned()
+            .collect()
+    }
+
+    /// The stored piece holding byte `at`, and the part of it from `at` to hash next.
+    fn stored_part_at(&self, at: u64) -> Option<(ByteRange, ByteRange)> {
+        let state = self.state.borrow();
+        let piece = state
+            .record
+            .pieces
+            .iter()
+            .find(|p| p.start <= at && at < p.end)?;
+        let end = piece.end.min(at + VERIFY_STEP);
+        Some((piece, ByteRange { start: at, end }))
+    }
+
+    /// Hashes the stored file from its start as its pieces are stored, until
+    /// `done`, on the CPU the download leaves idle: completion then reads
+    /// back only what is left ([`Download::verify`]). Any doubt (a failed
+    /// read, bytes discarded meanwhile) leaves the work to `verify`.
+    async fn hash_behind(&self, done: &Signal) {
+        while !done.is_fired() {
+            // Checked each time: the first response may add a Repr-Digest.
+            let expected = self.expected();
+            if expected.is_empty() {
+                return;
+            }
+            let at = {
+                let mut hashed = self.hashed.borrow_mut();
+                match hashed.as_ref() {
+                    Some(h) if h.expected == expected => h.at,
+                    _ => {
+                        let check = integrity::Check::new(expected.clone());
+                        *hashed = Some(Hashed {
+                            expected,
+                            check,
+                            at: 0,
+                        });
+                        0
+                    }
+                }
+            };
+            let Some((piece, part)) = self.stored_part_at(at) else {
+                let committed = self.committed.borrow().clone();
+                race(committed.wait(), done.wait()).await;
+                continue;
+            };
+            let bytes = match self.store.read(&self.options.id, piece, part).await {
+                Ok(bytes) if bytes.len() as u64 == part.len() => bytes,
+                _ => return,
+            };
+            // Unless the stored bytes were discarded meanwhile.
+            if let Some(h) = self.hashed.borrow_mut().as_mut().filter(|h| h.at == at) {
+                h.check.update(&bytes);
+                h.at = part.end;
+            }
+        }
     }
 
     /// Marks the record complete once its pieces tile the whole file.
@@ -1005,20 +1094,18 @@ where
     /// expected of it. A file that does not match is discarded: it must
     /// never be handed out, and the next `start()` downloads it again.
     async fn verify(&self) -> Result<(), Error> {
-        let expected: Vec<Expected> = self
-            .options
-            .integrity
-            .iter()
-            .chain(self.repr_digest.borrow().iter())
-            .cloned()
-            .collect();
+        let expected = self.expected();
         if expected.is_empty() {
             return Ok(());
         }
         let pieces: Vec<ByteRange> = self.state.borrow().record.pieces.iter().collect();
-        let mut check = integrity::Check::new(expected);
+        // What `hash_behind` hashed already, if it was for these digests.
+        let (mut check, hashed) = match self.hashed.borrow_mut().take() {
+            Some(h) if h.expected == expected => (h.check, h.at),
+            _ => (integrity::Check::new(expected), 0),
+        };
         for piece in pieces {
-            let mut start = piece.start;
+            let mut start = piece.start.max(hashed);
             while start < piece.end {
                 let part = ByteRange {
                     start,
@@ -1066,6 +1153,7 @@ where
         }
         // Another file, or another try: its digest comes with its responses.
         self.repr_digest.borrow_mut().take();
+        self.hashed.borrow_mut().take();
         let mut state = self.state.borrow_mut();
         state.record = fresh;
         state.meter.reset();
