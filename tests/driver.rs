@@ -1113,83 +1113,6 @@ fn a_new_url_has_the_stored_bytes_checked_again() {
     ));
 }
 
-fn with_integrity(value: &str) -> resumable_fetch::core::Options {
-    resumable_fetch::core::Options {
-        integrity: Some(resumable_fetch::core::integrity::parse_integrity(value).unwrap()),
-        ..options(BLOCK, 3)
-    }
-}
-
-#[test]
-fn integrity_is_checked_over_the_stored_file_even_across_sessions() {
-    let server = Server::new(10_000, 40);
-    let good = format!("sha256-{}", sha256_base64(&server.content()));
-    let store = Store::new();
-    // Part of it in one session, the rest in another: the whole file is hashed.
-    let first = open(&server, &store, with_integrity(&good));
-    assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
-    let dl = open(&server, &store, with_integrity(&good));
-    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
-    assert_eq!(bytes(&dl), server.content());
-    assert!(stored_record(&store, &dl).complete);
-}
-
-#[test]
-fn an_integrity_mismatch_discards_the_file_and_fails() {
-    let server = Server::new(10_000, 41);
-    let wrong = format!("sha256-{}", sha256_base64(b"another file"));
-    let store = Store::new();
-    let dl = open(&server, &store, with_integrity(&wrong));
-    let err = run(&dl).0.unwrap_err();
-    assert_eq!(err.code(), "INTEGRITY_MISMATCH");
-    let message = err.to_string();
-    assert!(
-        message.contains("the integrity option") && message.contains(&wrong),
-        "{message}"
-    );
-    assert!(
-        message.contains(&sha256_base64(&server.content())),
-        "names what it got"
-    );
-    // Nothing of the wrong file is kept or claimed, and it is not complete.
-    assert_eq!(dl.received(), 0);
-    assert!(!dl.is_complete());
-    let record = stored_record(&store, &dl);
-    assert!(record.pieces.is_empty() && !record.complete);
-    assert_eq!(store.used(), 0);
-    assert_eq!(block_on(dl.assemble()).unwrap_err().code(), "INVALID_STATE");
-}
-
-#[test]
-fn the_servers_repr_digest_is_checked_too() {
-    let server = Server::new(10_000, 42);
-    *server.repr_digest.borrow_mut() = Some(format!(
-        "unknown=:AAAA:, sha-256=:{}:",
-        sha256_base64(&server.content())
-    ));
-    let store = Store::new();
-    let dl = open(&server, &store, options(BLOCK, 3));
-    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
-
-    let liar = Server::new(10_000, 43);
-    *liar.repr_digest.borrow_mut() = Some(format!("sha-256=:{}:", sha256_base64(b"x")));
-    let store = Store::new();
-    let dl = open(&liar, &store, options(BLOCK, 3));
-    let err = run(&dl).0.unwrap_err();
-    assert_eq!(err.code(), "INTEGRITY_MISMATCH");
-    assert!(err.to_string().contains("Repr-Digest"), "{err}");
-    assert_eq!(store.used(), 0);
-
-    // A compressed body's digest is of the compressed bytes: not checked.
-    let gzip = Server::new(10_000, 44);
-    gzip.ranges.set(Ranges::Ignored);
-    *gzip.content_encoding.borrow_mut() = Some("gzip".into());
-    *gzip.repr_digest.borrow_mut() = Some(format!("sha-256=:{}:", sha256_base64(b"x")));
-    let store = Store::new();
-    let dl = open(&gzip, &store, options(BLOCK, 3));
-    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
-}
-
 /// The memory store, asking for whole bodies as IndexedDB does (or not),
 /// and counting the bytes read back.
 #[derive(Clone, Default)]
@@ -1358,4 +1281,81 @@ fn integrity_hashes_the_new_file_after_a_change_mid_download() {
     assert_eq!(outcome, Ok(Outcome::Complete));
     let whole = block_on(dl.assemble()).expect("assemble").concat();
     assert_eq!(whole, changed_to.content());
+}
+
+fn with_integrity(value: &str) -> resumable_fetch::core::Options {
+    resumable_fetch::core::Options {
+        integrity: Some(resumable_fetch::core::integrity::parse_integrity(value).unwrap()),
+        ..options(BLOCK, 3)
+    }
+}
+
+#[test]
+fn integrity_is_checked_over_the_stored_file_even_across_sessions() {
+    let server = Server::new(10_000, 40);
+    let good = format!("sha256-{}", sha256_base64(&server.content()));
+    let store = Store::new();
+    // Part of it in one session, the rest in another: the whole file is hashed.
+    let first = open(&server, &store, with_integrity(&good));
+    assert_eq!(pause_at(&first, 3000), Ok(Outcome::Paused));
+    let dl = open(&server, &store, with_integrity(&good));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    assert!(stored_record(&store, &dl).complete);
+}
+
+#[test]
+fn an_integrity_mismatch_discards_the_file_and_fails() {
+    let server = Server::new(10_000, 41);
+    let wrong = format!("sha256-{}", sha256_base64(b"another file"));
+    let store = Store::new();
+    let dl = open(&server, &store, with_integrity(&wrong));
+    let err = run(&dl).0.unwrap_err();
+    assert_eq!(err.code(), "INTEGRITY_MISMATCH");
+    let message = err.to_string();
+    assert!(
+        message.contains("the integrity option") && message.contains(&wrong),
+        "{message}"
+    );
+    assert!(
+        message.contains(&sha256_base64(&server.content())),
+        "names what it got"
+    );
+    // Nothing of the wrong file is kept or claimed, and it is not complete.
+    assert_eq!(dl.received(), 0);
+    assert!(!dl.is_complete());
+    let record = stored_record(&store, &dl);
+    assert!(record.pieces.is_empty() && !record.complete);
+    assert_eq!(store.used(), 0);
+    assert_eq!(block_on(dl.assemble()).unwrap_err().code(), "INVALID_STATE");
+}
+
+#[test]
+fn the_servers_repr_digest_is_checked_too() {
+    let server = Server::new(10_000, 42);
+    *server.repr_digest.borrow_mut() = Some(format!(
+        "unknown=:AAAA:, sha-256=:{}:",
+        sha256_base64(&server.content())
+    ));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 3));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+
+    let liar = Server::new(10_000, 43);
+    *liar.repr_digest.borrow_mut() = Some(format!("sha-256=:{}:", sha256_base64(b"x")));
+    let store = Store::new();
+    let dl = open(&liar, &store, options(BLOCK, 3));
+    let err = run(&dl).0.unwrap_err();
+    assert_eq!(err.code(), "INTEGRITY_MISMATCH");
+    assert!(err.to_string().contains("Repr-Digest"), "{err}");
+    assert_eq!(store.used(), 0);
+
+    // A compressed body's digest is of the compressed bytes: not checked.
+    let gzip = Server::new(10_000, 44);
+    gzip.ranges.set(Ranges::Ignored);
+    *gzip.content_encoding.borrow_mut() = Some("gzip".into());
+    *gzip.repr_digest.borrow_mut() = Some(format!("sha-256=:{}:", sha256_base64(b"x")));
+    let store = Store::new();
+    let dl = open(&gzip, &store, options(BLOCK, 3));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
 }
