@@ -41,7 +41,7 @@ const accessLog = env('ACCESS_LOG');
 const profile = env('PROFILE');
 const sample = env('SAMPLE');
 const resumeSample = env('RESUME_SAMPLE');
-const runs = Math.max(1, Number(env('RUNS', '3')) || 3);
+const runs = Math.max(1, Number(env('RUNS', '5')) || 5);
 const resumeRuns = Math.max(1, Number(env('RESUME_RUNS', String(Math.min(runs, 3)))) || 1);
 const doc = env('DOC', 'docs/BENCHMARKS.md');
 const command = env('COMMAND', 'make bench');
@@ -84,6 +84,8 @@ const median = (xs) => {
 const mbps = (bytes, ms) => bytes / MB / (ms / 1000);
 const fmtMiB = (n) => (n == null ? 'n/a' : `${(n / MiB).toFixed(n < 10 * MiB ? 1 : 0)} MiB`);
 const fmt0 = (x) => x.toFixed(0);
+/** CPU seconds of the renderer, browser and network processes. */
+const fmtCpu = (c) => [c.renderer, c.browser, c.network].map((ms) => (ms / 1000).toFixed(1)).join(' / ') + ' s';
 
 /** SHA-256 of each SLICE of `file` (hex) and of the whole (base64), in one streamed pass. */
 async function fileDigests(file) {
@@ -119,18 +121,41 @@ function readProc(pid, file) {
   }
 }
 
-/**
- * The renderer processes of our browser (they carry its profile directory),
- * except the browser's own WebUI one: the page's is the largest of them.
- */
-function rendererPids() {
+/** Our browser's processes (they carry its profile directory), by pid: their kind and arguments. */
+function browserProcesses() {
   const dir = `--user-data-dir=${path.resolve(profile)}`;
-  return readdirSafe('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      const args = readProc(pid, 'cmdline').split('\0');
-      return args.includes('--type=renderer') && args.includes(dir) && !args.includes('--top-chrome-webui');
-    });
+  const out = new Map();
+  for (const pid of readdirSafe('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    // Chromium rewrites its processes' command lines as one line: arguments are its words.
+    const args = new Set(readProc(pid, 'cmdline').split(/[\0 ]/));
+    if (!args.has(dir)) continue;
+    const word = (prefix) => [...args].find((a) => a.startsWith(prefix))?.slice(prefix.length);
+    const kind = word('--utility-sub-type=') ?? word('--type=') ?? 'browser';
+    out.set(pid, { kind, args });
+  }
+  return out;
+}
+
+/** The renderers, except the browser's own WebUI one: the page's is the largest of them. */
+function rendererPids() {
+  return [...browserProcesses()]
+    .filter(([, p]) => p.kind === 'renderer' && !p.args.has('--top-chrome-webui'))
+    .map(([pid]) => pid);
+}
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+/** CPU time so far of our browser's processes, in ms, by kind: renderer (pages and workers), browser, network. */
+function cpuByKind() {
+  const out = { renderer: 0, browser: 0, network: 0, other: 0 };
+  for (const [pid, { kind }] of browserProcesses()) {
+    const stat = readProc(pid, 'stat');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ms = (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+    const key = kind === 'network.mojom.NetworkService' ? 'network' : kind in out ? kind : 'other';
+    out[key] += Number.isFinite(ms) ? ms : 0;
+  }
+  return out;
 }
 
 function readdirSafe(dir) {
@@ -145,12 +170,14 @@ const statusKiB = (pid, field) =>
   Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readProc(pid, 'status'))?.[1] ?? 0) * 1024;
 
 /**
- * Watches the page's memory while a download runs: the JS heap (V8's used
- * heap) and the ArrayBuffer backing stores outside it, from the DevTools
- * protocol every 100 ms, and the renderers' peak resident memory (VmHWM, reset first
- * through clear_refs; sampled VmRSS where that is refused).
+ * Watches a download as it runs: the CPU time of the browser's processes;
+ * the page's JS heap (V8's used heap) and the ArrayBuffer backing stores
+ * outside it, from the DevTools protocol every 100 ms; and the renderers'
+ * peak resident memory (VmHWM, reset first through clear_refs; sampled
+ * VmRSS where that is refused).
  */
-function watchMemory(cdp) {
+function watchRun(cdp) {
+  const cpuBefore = cpuByKind();
   const pids = rendererPids();
   let hwmReset = pids.length > 0;
   for (const pid of pids) {
@@ -185,7 +212,9 @@ function watchMemory(cdp) {
       clearInterval(timer);
       await sample();
       if (hwmReset) for (const pid of pids) rss = Math.max(rss, statusKiB(pid, 'VmHWM'));
-      return { heap, buffers, rss: pids.length ? rss : null };
+      const cpuAfter = cpuByKind();
+      const cpu = Object.fromEntries(Object.entries(cpuAfter).map(([k, v]) => [k, v - cpuBefore[k]]));
+      return { heap, buffers, rss: pids.length ? rss : null, cpu };
     })();
     return stopped;
   };
@@ -240,13 +269,15 @@ async function throughput(page, cdp, file, expected) {
     const order = CONTENDERS.map((_, i) => CONTENDERS[(i + round) % CONTENDERS.length][0]);
     for (const name of order) {
       await openBench(page);
-      const watch = watchMemory(cdp);
+      // What earlier pages left is not this contender's.
+      await cdp.send('HeapProfiler.collectGarbage');
+      const watching = watchRun(cdp);
       const result = await within(
         page.evaluate(([n, u, i]) => bench.run(n, u, i), [name, url, expected.integrity]),
         bound,
         `${name} (round ${round + 1})`,
-      ).finally(watch.stop);
-      const memory = await watch.stop();
+      ).finally(watching.stop);
+      const memory = await watching.stop();
       const wasm = name.includes('worker') ? await workerWasm(page) : name.startsWith('rf-') ? result.wasmBytes : null;
       const verified = await verify(page, name, result, expected, { hash: results.get(name).length === 0 });
       const speed = mbps(result.bytes, result.ms);
@@ -255,7 +286,7 @@ async function throughput(page, cdp, file, expected) {
         `round ${round + 1}/${runs} ${name.padEnd(16)} ${fmt0(speed).padStart(4)} MB/s ` +
           `(${fmt0(result.ms)} ms), wasm ${fmtMiB(wasm)}, JS heap ${fmtMiB(memory.heap)}, ` +
           `ArrayBuffers ${fmtMiB(memory.buffers)}, ` +
-          `renderer RSS ${fmtMiB(memory.rss)}, verified: ${verified}`,
+          `renderer RSS ${fmtMiB(memory.rss)}, CPU ${fmtCpu(memory.cpu)}, verified: ${verified}`,
       );
     }
   }
@@ -353,10 +384,13 @@ function report({ results, resumed, machine, size, resumeSize, seconds }) {
       'the page\'s JS heap (V8\'s used heap) and ArrayBuffer backing stores (outside that heap, ' +
       'including the ones garbage not yet collected holds), sampled every 100 ms (a worker\'s own are not in them), and the renderer process\'s peak resident memory ' +
       '(VmHWM, which includes the worker). Every run is checked for its size; each contender\'s ' +
-      'first run also has its stored bytes hashed (SHA-256 per 8 MiB slice, against the file).',
+      'first run also has its stored bytes hashed (SHA-256 per 8 MiB slice, against the file). ' +
+      'CPU is the median over the runs of the CPU time (user and system) the browser\'s renderer ' +
+      '(the page and any worker), browser and network service processes spent during the run: ' +
+      'where the time goes, on a machine where the download is bound by CPU.',
     '',
-    '| contender | MB/s | × ceiling | × best JS | wasm | JS heap | ArrayBuffers | renderer RSS | checked |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| contender | MB/s | × ceiling | × best JS | CPU: renderer / browser / network | wasm | JS heap | ArrayBuffers | renderer RSS | checked |',
+    '|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const [name, label] of CONTENDERS) {
     const rs = results.get(name);
@@ -364,6 +398,7 @@ function report({ results, resumed, machine, size, resumeSize, seconds }) {
     const m = median(speeds);
     lines.push(
       `| ${label} (\`${name}\`) | ${range(speeds, fmt0)} | ${(m / ceiling).toFixed(2)} | ${(m / best).toFixed(2)} | ` +
+        `${fmtCpu(Object.fromEntries(['renderer', 'browser', 'network'].map((k) => [k, median(rs.map((r) => r.cpu[k]))])))} | ` +
         `${name.startsWith('rf-') ? fmtMiB(maxOf(name, 'wasm')) : '–'} | ${fmtMiB(maxOf(name, 'heap'))} | ` +
         `${fmtMiB(maxOf(name, 'buffers'))} | ` +
         `${fmtMiB(maxOf(name, 'rss'))} | ${[...new Set(rs.map((r) => r.verified))].join(', ')} |`,

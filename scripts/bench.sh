@@ -4,7 +4,7 @@
 # figures and rewrites the measured part of docs/BENCHMARKS.md. A benchmark,
 # not a test: it fails only when a download does not verify.
 #   BENCH_LARGE=1  a 2 GiB file instead of 512 MiB (it also serves the resume measure)
-#   BENCH_RUNS=N   runs per contender (default 3)
+#   BENCH_RUNS=N   runs per contender (default 5)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 started=$SECONDS
@@ -34,7 +34,7 @@ command="make bench"
 [ -n "${BENCH_LARGE:-}" ] && command="BENCH_LARGE=1 $command"
 step "benchmark: $(chromium --version 2>/dev/null | head -n1), $(nproc) cores"
 BASE_URL="http://127.0.0.1:$port" ACCESS_LOG="$dir/logs/access.log" PROFILE="$dir/profile" \
-  SAMPLE="$sample" RESUME_SAMPLE="$resume" RUNS="${BENCH_RUNS:-3}" DOC=docs/BENCHMARKS.md \
+  SAMPLE="$sample" RESUME_SAMPLE="$resume" RUNS="${BENCH_RUNS:-5}" DOC=docs/BENCHMARKS.md \
   COMMAND="$command" node bench/run.mjs
 rm -rf "$dir/profile"
 echo "make bench: $((SECONDS - started)) s in all"
