@@ -2,7 +2,7 @@
 // The benchmark (`make bench`, through scripts/bench.sh): headless Chromium
 // on a persistent profile downloads a file from nginx on 127.0.0.1 with each
 // contender of bench/contenders.js, RUNS times each, interleaved (one run of
-// every contender per round, the order rotated each round) so that drift on
+// every contender per round, the order shuffled each round) so that drift on
 // the machine affects all alike. It prints the figures and writes them into
 // docs/BENCHMARKS.md between the marker comments, leaving the rest of that
 // file as it is. It never fails on a time: only on a download that does not
@@ -15,8 +15,9 @@
 //
 // SAMPLE and RESUME_SAMPLE are served at /files/<name>.
 
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createReadStream, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,6 +61,14 @@ const CONTENDERS = [
   ['rf-worker-c4', 'resumable-fetch, `worker: true` (OPFS in its worker), 4 connections'],
 ];
 const JS_PERSISTENT = ['js-pipe-opfs', 'js-idb-blocks'];
+/** bench/contenders.js's WHOLE_BUFFER_MAX: past it the ceiling reads the body and drops it. */
+const WHOLE_BUFFER_MAX = 1024 * MiB;
+
+function contenderLabels(size) {
+  if (size <= WHOLE_BUFFER_MAX) return CONTENDERS;
+  const ceiling = '`fetch()` body read and dropped (over 1 GiB, `arrayBuffer()` fails in Chromium), no persistence: the ceiling';
+  return CONTENDERS.map(([name, label]) => [name, name === 'ceiling' ? ceiling : label]);
+}
 const RESUMERS = [
   ['rf-default', 'IndexedDB on the page (default options)'],
   ['rf-worker-c3', 'OPFS in the worker (`worker: true`)'],
@@ -223,6 +232,30 @@ function watchRun(cdp) {
 
 // ---- the page ------------------------------------------------------------------
 
+/**
+ * `items` in an order drawn from `seed` (xorshift): each round its own, so
+ * no contender always follows the same one (whose stored gigabyte the
+ * browser may still be deleting), and the same for every run of the bench.
+ */
+function shuffled(items, seed) {
+  const out = [...items];
+  let x = seed * 0x9e3779b9 + 1;
+  for (let i = out.length - 1; i > 0; i--) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    const j = (x >>> 0) % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/** Writes the dirty pages the last run left, then a pause for the browser's own cleanup. */
+async function settle() {
+  await new Promise((resolve) => execFile('sync', () => resolve()));
+  await sleep(500);
+}
+
 async function openBench(page) {
   await page.goto(new URL('/bench/', base).href, { waitUntil: 'load' });
   await page.waitForSelector('html[data-ready="true"]');
@@ -266,14 +299,15 @@ async function throughput(page, cdp, file, expected) {
   const bound = 60_000 + (expected.size / (5 * MB)) * 1000;
   const results = new Map(CONTENDERS.map(([name]) => [name, []]));
   for (let round = 0; round < runs; round++) {
-    const order = CONTENDERS.map((_, i) => CONTENDERS[(i + round) % CONTENDERS.length][0]);
+    const order = shuffled(CONTENDERS.map(([name]) => name), round + 1);
     for (const name of order) {
       await openBench(page);
-      // What earlier pages left is not this contender's.
+      // What earlier runs left (garbage, files being deleted, dirty pages) is not this one's.
       await cdp.send('HeapProfiler.collectGarbage');
+      await within(settle(), 30_000, 'flushing the disk');
       const watching = watchRun(cdp);
       const result = await within(
-        page.evaluate(([n, u, i]) => bench.run(n, u, i), [name, url, expected.integrity]),
+        page.evaluate(([n, u, s, i]) => bench.run(n, u, s, i), [name, url, expected.size, expected.integrity]),
         bound,
         `${name} (round ${round + 1})`,
       ).finally(watching.stop);
@@ -376,7 +410,7 @@ function report({ results, resumed, machine, size, resumeSize, seconds }) {
     '## Throughput and memory',
     '',
     `A ${fmtMiB(size)} file of random bytes from nginx on 127.0.0.1, ${runs} runs of each contender, ` +
-      'interleaved (one run of each per round, the order rotated every round). ' +
+      'interleaved (one run of each per round, in an order shuffled every round; the disk flushed before each run). ' +
       'MB/s are 10^6 bytes per second, from the contender\'s first call to its stored result ' +
       '(for resumable-fetch: from `Download.open` to `start()` resolving `complete`); ' +
       'median (min–max). Ratios are of medians. Memory columns are the peaks over the runs: ' +
@@ -392,7 +426,7 @@ function report({ results, resumed, machine, size, resumeSize, seconds }) {
     '| contender | MB/s | × ceiling | × best JS | CPU: renderer / browser / network | wasm | JS heap | ArrayBuffers | renderer RSS | checked |',
     '|---|---|---|---|---|---|---|---|---|---|',
   );
-  for (const [name, label] of CONTENDERS) {
+  for (const [name, label] of contenderLabels(size)) {
     const rs = results.get(name);
     const speeds = rs.map((r) => r.speed);
     const m = median(speeds);
@@ -509,5 +543,11 @@ async function main() {
   log(`written to ${doc}; ${seconds.toFixed(0)} s`);
 }
 
-const budgetMs = Number(process.env.BENCH_BUDGET_MS) || 30 * 60_000;
+// A bound on the whole run, far above its usual length (a download at 50 MB/s
+// or less is a machine in trouble): it only stops a run that hangs.
+const atSlowSpeed = (bytes) => 20_000 + (bytes / (50 * MB)) * 1000;
+const budgetMs =
+  5 * 60_000 +
+  runs * CONTENDERS.length * atSlowSpeed(statSync(sample).size) +
+  resumeRuns * RESUMERS.length * 2 * atSlowSpeed(statSync(resumeSample).size);
 await run(main, { tag: 'bench', budgetMs });
