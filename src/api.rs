@@ -91,7 +91,7 @@ export interface DownloadOptions {
    * Requests one `start()` may send (retries included) before it resolves
    * 'paused', for runtimes that cap subrequests per invocation, such as
    * Cloudflare Workers (50 on the free plan): the next invocation resumes.
-   * Default: no limit.
+   * At least 2. Default: no limit.
    */
   maxRequests?: number;
   /**

@@ -1239,11 +1239,39 @@ fn max_requests_counts_retries() {
 }
 
 #[test]
-fn max_requests_of_zero_is_refused() {
+fn max_requests_below_two_is_refused() {
     let mut opts = options(BLOCK, 1);
-    opts.max_requests = Some(0);
+    opts.max_requests = Some(1);
     assert!(matches!(
         opts.validate(),
         Err(resumable_fetch::core::Error::InvalidArgument { option, .. }) if option == "maxRequests"
     ));
+    opts.max_requests = Some(2);
+    assert!(opts.validate().is_ok());
+}
+
+#[test]
+fn max_requests_of_two_progresses_when_stored_bytes_need_a_proof() {
+    // A weak ETag: a resumed run checks the stored bytes with a request first.
+    let server = Server::new(8000, 8);
+    server.weak_etag.set(true);
+    let store = Store::new();
+    let mut opts = options(BLOCK, 2);
+    opts.max_requests = Some(2);
+    let mut received = 0;
+    for invocation in 1..=20 {
+        let dl = open(&server, &store, opts.clone());
+        let (outcome, _) = run(&dl);
+        assert!(
+            dl.received() > received,
+            "invocation {invocation} stored nothing new"
+        );
+        received = dl.received();
+        if outcome == Ok(Outcome::Complete) {
+            assert_eq!(bytes(&dl), server.content());
+            return;
+        }
+        assert_eq!(outcome, Ok(Outcome::Paused));
+    }
+    panic!("not complete after 20 invocations");
 }

@@ -562,7 +562,7 @@ where
 
     /// A GET of `range`, with `If-Range` when a strong ETag is known. A
     /// response head that does not come within the stall timeout is a stall.
-    /// None once `max_requests` were sent: the run pauses.
+    /// Halted once `max_requests` were sent: the run pauses.
     async fn send(
         &self,
         range: ByteRange,
