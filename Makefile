@@ -1,7 +1,7 @@
 # resumable-fetch: the README's commands. Each one sets up what is missing first.
 SHELL := bash
 
-.PHONY: setup test demo package clean
+.PHONY: setup test demo package bench clean
 
 ## Install the toolchain, browser and servers (idempotent: seconds when done).
 setup:
@@ -18,6 +18,10 @@ demo: setup
 ## Build the npm package into pkg/.
 package: setup
 	@scripts/package.sh
+
+## The benchmark: prints figures and writes docs/BENCHMARKS.md (not part of test).
+bench: setup
+	@scripts/bench.sh
 
 clean:
 	rm -rf target pkg

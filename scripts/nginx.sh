@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Serves the demo with nginx on 127.0.0.1: www/ at /, pkg/ at /pkg/, the
-# settings module (scripts/demo-settings.sh) at /settings/, and the
+# settings module (scripts/demo-settings.sh) at /settings/, the benchmark's
+# page (bench/) at /bench/, and the
 # files of DIR/files at /files/ (with Range, ETag and Last-Modified, as any
 # static server does) and again at /slow/, paced to SLOW_RATE per connection
 # (default 4m) so that a download on loopback lasts long enough to reload the
@@ -43,6 +44,7 @@ http {
     root $root/www;
     location /pkg/ { alias $root/pkg/; add_header Cache-Control no-cache; }
     location /settings/ { alias $root/target/demo-settings/; add_header Cache-Control no-cache; }
+    location /bench/ { alias $root/bench/; add_header Cache-Control no-cache; }
     location /files/ { alias $dir/files/; }
     location /slow/ { alias $dir/files/; limit_rate ${SLOW_RATE:-4m}; }
   }

@@ -9,7 +9,7 @@ use resumable_fetch::core::range::ByteRange;
 use resumable_fetch::core::record::{Record, RecordError};
 use resumable_fetch::core::store::Store as _;
 use resumable_fetch::core::validator::Change;
-use resumable_fetch::core::{Event, OnServerChange, Outcome, RestartReason};
+use resumable_fetch::core::{Event, OnServerChange, Outcome, RestartReason, StoreError};
 use scripted::*;
 use std::cell::Cell;
 use std::future::Future as _;
@@ -1111,6 +1111,176 @@ fn a_new_url_has_the_stored_bytes_checked_again() {
         restarts(&events).as_slice(),
         [RestartReason::Changed(Change::Content { .. })]
     ));
+}
+
+/// The memory store, asking for whole bodies as IndexedDB does (or not),
+/// and counting the bytes read back.
+#[derive(Clone, Default)]
+struct WholeStore {
+    inner: Store,
+    streams: bool,
+    read: Rc<Cell<u64>>,
+}
+
+impl resumable_fetch::core::store::Store for WholeStore {
+    type Chunk = Vec<u8>;
+    type Assembled = Vec<Vec<u8>>;
+
+    async fn load(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.load(id).await
+    }
+    async fn save_record(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.inner.save_record(id, record).await
+    }
+    async fn commit(
+        &self,
+        id: &str,
+        offset: u64,
+        chunks: Vec<Vec<u8>>,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        self.inner.commit(id, offset, chunks, record).await
+    }
+    async fn reset(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.inner.reset(id, record).await
+    }
+    async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        self.inner.remove(id).await
+    }
+    async fn list(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.list().await
+    }
+    async fn read(
+        &self,
+        id: &str,
+        piece: ByteRange,
+        part: ByteRange,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.read.set(self.read.get() + part.len());
+        self.inner.read(id, piece, part).await
+    }
+    async fn assemble(&self, id: &str, pieces: &[ByteRange]) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.assemble(id, pieces).await
+    }
+    fn takes_whole_bodies(&self) -> bool {
+        !self.streams
+    }
+}
+
+type WholeDl = resumable_fetch::core::Download<ScriptedTransport, WholeStore, VirtualClock>;
+
+fn open_whole(
+    server: &Rc<Server>,
+    store: &WholeStore,
+    options: resumable_fetch::core::Options,
+) -> WholeDl {
+    block_on(resumable_fetch::core::Download::open(
+        ScriptedTransport(server.clone()),
+        store.clone(),
+        server.clock.clone(),
+        options,
+    ))
+    .expect("open")
+}
+
+fn run_whole(dl: &WholeDl) -> Result<Outcome, resumable_fetch::core::Error> {
+    block_on(dl.run(&|_| {}))
+}
+
+#[test]
+fn fast_blocks_are_taken_whole_where_the_store_keeps_them() {
+    // A block in 4 chunks of 10 ms: far faster than a block per second.
+    let server = Server::new(10_000, 50);
+    let store = WholeStore::default();
+    let dl = open_whole(&server, &store, options(BLOCK, 3));
+    assert_eq!(run_whole(&dl), Ok(Outcome::Complete));
+    let whole = block_on(dl.assemble()).expect("assemble").concat();
+    assert_eq!(whole, server.content());
+    assert_eq!(server.sent(), 10_000, "each byte once");
+    // The probe is streamed; it came fast, so every later block is taken whole.
+    assert_eq!(server.whole_bodies.get(), 9);
+}
+
+#[test]
+fn slow_blocks_are_streamed() {
+    // 5 bytes per 10 ms chunk: a 1 KiB block takes 2 s.
+    let server = Server::new(4096, 51);
+    server.chunk.set(5);
+    let store = WholeStore::default();
+    let dl = open_whole(&server, &store, options(BLOCK, 2));
+    assert_eq!(run_whole(&dl), Ok(Outcome::Complete));
+    assert_eq!(server.whole_bodies.get(), 0);
+}
+
+#[test]
+fn a_whole_body_that_fails_keeps_nothing_and_its_block_is_streamed_again() {
+    let server = Server::new(4096, 52);
+    server.fault(Fault::Pass); // the probe, streamed
+    server.fault(Fault::Reset(700)); // the second block, taken whole
+    let store = WholeStore::default();
+    let dl = open_whole(&server, &store, options(BLOCK, 1));
+    assert_eq!(run_whole(&dl), Ok(Outcome::Complete));
+    let whole = block_on(dl.assemble()).expect("assemble").concat();
+    assert_eq!(whole, server.content());
+    let log = server.log.borrow();
+    assert_eq!(log[1].asked, Some(r(1024, 2048)));
+    assert_eq!(log[1].sent, 700);
+    assert_eq!(log[2].asked, Some(r(1024, 2048)), "the whole block again");
+    assert_eq!(
+        server.sent(),
+        4096 + 700,
+        "the failed body's bytes, once more"
+    );
+    // After the failure, blocks are streamed until one comes fast again.
+    assert_eq!(
+        server.whole_bodies.get(),
+        3,
+        "block 1 (failed), then 2 and 3"
+    );
+}
+
+#[test]
+fn integrity_is_hashed_behind_the_download_each_byte_once() {
+    let server = Server::new(20_000, 53);
+    let good = format!("sha256-{}", sha256_base64(&server.content()));
+    let store = WholeStore {
+        streams: true,
+        ..Default::default()
+    };
+    let dl = open_whole(&server, &store, with_integrity(&good));
+    // Stored bytes are read back (hashed) while the download still runs.
+    {
+        let mut run = std::pin::pin!(dl.run(&|_| {}));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut hashed_early = false;
+        for _ in 0..1_000_000 {
+            if run.as_mut().poll(&mut cx).is_ready() {
+                break;
+            }
+            hashed_early |= store.read.get() > 0 && dl.received() < 20_000;
+        }
+        assert!(hashed_early, "nothing was hashed before the end");
+    }
+    assert!(dl.is_complete());
+    assert_eq!(store.read.get(), 20_000, "each byte hashed once");
+}
+
+#[test]
+fn integrity_hashes_the_new_file_after_a_change_mid_download() {
+    let server = Server::new(12_000, 54);
+    let changed_to = Server::new(12_000, 55);
+    let good = format!("sha256-{}", sha256_base64(&changed_to.content()));
+    let store = WholeStore::default();
+    let dl = open_whole(&server, &store, with_integrity(&good));
+    let changed = Cell::new(false);
+    let outcome = block_on(dl.run(&|e| {
+        if matches!(e, Event::Progress(p) if p.received >= 6000) && !changed.replace(true) {
+            server.seed.set(55);
+        }
+    }));
+    assert_eq!(outcome, Ok(Outcome::Complete));
+    let whole = block_on(dl.assemble()).expect("assemble").concat();
+    assert_eq!(whole, changed_to.content());
 }
 
 fn with_integrity(value: &str) -> resumable_fetch::core::Options {

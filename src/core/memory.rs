@@ -143,12 +143,11 @@ impl<C: Chunk> Store for MemoryStore<C> {
         piece: ByteRange,
         part: ByteRange,
     ) -> Result<Vec<u8>, StoreError> {
-        let bytes: Vec<u8> = self
-            .assemble(id, &[piece])
-            .await?
-            .iter()
-            .flat_map(|chunk| chunk.to_vec())
-            .collect();
+        let mut bytes = Vec::new();
+        for chunk in self.assemble(id, &[piece]).await? {
+            let read = chunk.bytes().await;
+            bytes.extend(read.map_err(|why| StoreError::new(StoreErrorKind::Failed, why))?);
+        }
         let (from, to) = (part.start - piece.start, part.end - piece.start);
         bytes
             .get(from as usize..to as usize)

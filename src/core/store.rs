@@ -53,6 +53,17 @@ pub trait Store {
     /// or of another length is a `Corrupt` error, never a silent gap.
     async fn assemble(&self, id: &str, pieces: &[ByteRange])
         -> Result<Self::Assembled, StoreError>;
+
+    /// Whether `commit` is best given a whole body as one chunk where the
+    /// transport can keep it out of memory ([`Body::whole`]): a store that
+    /// keeps such chunks as they are (IndexedDB's Blob values) saves copying
+    /// every byte through the program. The driver asks for whole bodies
+    /// only where the network is fast (see `driver::BULK_MS`).
+    ///
+    /// [`Body::whole`]: super::transport::Body::whole
+    fn takes_whole_bodies(&self) -> bool {
+        false
+    }
 }
 
 /// The length of a file stored in one piece after another from byte 0, as

@@ -7,14 +7,17 @@ use super::range::ByteRange;
 use super::validator::Header;
 
 /// A piece of a body as the transport delivers it. In wasm it is a JS
-/// `Uint8Array` that never crosses into wasm memory: the driver only counts
-/// and slices chunks, and the store writes them.
+/// `Uint8Array` that never crosses into wasm memory, or a whole body the
+/// browser kept as a `Blob`: the driver only counts and slices chunks, and
+/// the store writes them.
+#[allow(async_fn_in_trait)] // wasm is single-threaded: no Send bound is wanted.
 pub trait Chunk: Clone {
     fn len(&self) -> u64;
     /// Bytes `start..end` of this chunk (`end <= len()`).
     fn slice(&self, start: u64, end: u64) -> Self;
-    /// A copy of the bytes, for the few that are compared with stored ones.
-    fn to_vec(&self) -> Vec<u8>;
+    /// A copy of the bytes, for the few that are compared with stored ones
+    /// (read from wherever the transport keeps them; the error says why not).
+    async fn bytes(&self) -> Result<Vec<u8>, String>;
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -27,8 +30,8 @@ impl Chunk for Vec<u8> {
     fn slice(&self, start: u64, end: u64) -> Self {
         self[start as usize..end as usize].to_vec()
     }
-    fn to_vec(&self) -> Vec<u8> {
-        self.clone()
+    async fn bytes(&self) -> Result<Vec<u8>, String> {
+        Ok(self.clone())
     }
 }
 
@@ -78,6 +81,14 @@ pub trait Body {
     type Chunk: Chunk;
     /// The next chunk, `None` at the end of the body.
     async fn next(&mut self) -> Result<Option<Self::Chunk>, TransportError>;
+
+    /// The whole body, unread so far, as one chunk the transport can keep
+    /// out of the program's memory (a browser's `response.blob()` never
+    /// hands the bytes to the page), or `None` where it cannot: then read
+    /// with [`Body::next`]. A body that fails part-way keeps nothing.
+    async fn whole(&mut self) -> Option<Result<Self::Chunk, TransportError>> {
+        None
+    }
 }
 
 #[allow(async_fn_in_trait)]

@@ -1,13 +1,14 @@
 //! The store a download uses, chosen from the `store` option.
 
 use super::custom::CustomStore;
+use super::fetch::WebChunk;
 use super::idb::IdbStore;
 use super::opfs::OpfsStore;
 use crate::core::memory::MemoryStore;
 use crate::core::range::ByteRange;
 use crate::core::store::Store;
 use crate::core::{Error, StoreError};
-use js_sys::{Array, Function, Promise, Uint8Array};
+use js_sys::{Function, Promise};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Blob;
@@ -16,10 +17,10 @@ thread_local! {
     /// One memory store per page or worker, shared by every download opened
     /// with `store: 'memory'`, so `Download.list()` sees them. Nothing in it
     /// survives a reload.
-    static PAGE_MEMORY: MemoryStore<Uint8Array> = MemoryStore::new();
+    static PAGE_MEMORY: MemoryStore<WebChunk> = MemoryStore::new();
 }
 
-fn page_memory() -> MemoryStore<Uint8Array> {
+fn page_memory() -> MemoryStore<WebChunk> {
     PAGE_MEMORY.with(Clone::clone)
 }
 
@@ -60,7 +61,7 @@ impl StoreChoice {
 pub enum Backend {
     Opfs(OpfsStore),
     IndexedDb(IdbStore),
-    Memory(MemoryStore<Uint8Array>),
+    Memory(MemoryStore<WebChunk>),
     Custom(CustomStore),
 }
 
@@ -162,7 +163,7 @@ macro_rules! delegate {
 }
 
 impl Store for Backend {
-    type Chunk = Uint8Array;
+    type Chunk = WebChunk;
     type Assembled = Blob;
 
     async fn load(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -175,7 +176,7 @@ impl Store for Backend {
         &self,
         id: &str,
         offset: u64,
-        chunks: Vec<Uint8Array>,
+        chunks: Vec<WebChunk>,
         record: &[u8],
     ) -> Result<(), StoreError> {
         delegate!(self, s => s.commit(id, offset, chunks, record).await)
@@ -203,9 +204,12 @@ impl Store for Backend {
             Backend::IndexedDb(s) => s.assemble(id, pieces).await,
             Backend::Custom(s) => s.assemble(id, pieces).await,
             Backend::Memory(s) => {
-                let chunks: Array = s.assemble(id, pieces).await?.into_iter().collect();
-                Blob::new_with_u8_array_sequence(&chunks).map_err(|e| super::js::store_error(&e))
+                let chunks = s.assemble(id, pieces).await?;
+                WebChunk::blob_of(&chunks).map_err(|e| super::js::store_error(&e))
             }
         }
+    }
+    fn takes_whole_bodies(&self) -> bool {
+        delegate!(self, s => s.takes_whole_bodies())
     }
 }

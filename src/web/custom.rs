@@ -7,6 +7,7 @@
 //! bytes)` then `putRecord(id, record)`, in that order, so a record never
 //! claims bytes that were not written. Records are opaque bytes to the store.
 
+use super::fetch::WebChunk;
 use super::js;
 use crate::core::range::ByteRange;
 use crate::core::store::{self, Store};
@@ -117,7 +118,7 @@ impl CustomStore {
 }
 
 impl Store for CustomStore {
-    type Chunk = Uint8Array;
+    type Chunk = WebChunk;
     type Assembled = Blob;
 
     async fn load(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -144,9 +145,12 @@ impl Store for CustomStore {
         &self,
         id: &str,
         offset: u64,
-        chunks: Vec<Uint8Array>,
+        chunks: Vec<WebChunk>,
         record: &[u8],
     ) -> Result<(), StoreError> {
+        let chunks = WebChunk::arrays(&chunks)
+            .await
+            .map_err(|e| js::store_error(&e))?;
         // One `write()` per piece.
         self.write(id, offset, &js::concat(&chunks)).await?;
         self.save_record(id, record).await

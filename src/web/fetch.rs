@@ -1,16 +1,17 @@
 //! The transport: the global `fetch` (windows, workers, Node, Deno, workerd),
 //! with an AbortController that aborts the request when its body is dropped,
-//! and the body read as a stream of `Uint8Array`s that never enter wasm memory.
+//! and the body read as a stream of `Uint8Array`s that never enter wasm
+//! memory, or taken whole as a `Blob` that never enters the page's.
 
 use super::js;
 use crate::core::range::ByteRange;
 use crate::core::transport::{self, Body, Chunk, ResponseHead, Transport, TransportError};
 use crate::core::validator::Header;
-use js_sys::{Promise, Uint8Array};
+use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    AbortController, Headers, ReadableStreamDefaultReader, Request, RequestCache,
+    AbortController, Blob, Headers, ReadableStreamDefaultReader, Request, RequestCache,
     RequestCredentials, RequestInit, Response, ResponseType,
 };
 
@@ -18,18 +19,88 @@ use web_sys::{
 extern "C" {
     #[wasm_bindgen(catch, js_name = fetch)]
     fn global_fetch(request: &Request) -> Result<Promise, JsValue>;
+
+    /// `Blob`, for a `slice` binding without `catch`: it clamps its
+    /// arguments and never throws.
+    #[wasm_bindgen(js_name = Blob)]
+    type Slicable;
+
+    #[wasm_bindgen(method, js_name = slice)]
+    fn slice_of(this: &Slicable, start: f64, end: f64) -> Blob;
 }
 
-impl Chunk for Uint8Array {
+/// A piece of a body: bytes the page read from the stream, or a whole body
+/// the browser kept as a `Blob` (`response.blob()`), which stores that keep
+/// Blobs (IndexedDB) store without the bytes passing through the page.
+#[derive(Clone, Debug)]
+pub enum WebChunk {
+    Bytes(Uint8Array),
+    Blob(Blob),
+}
+
+impl WebChunk {
+    /// The chunk as a part for `new Blob(parts)`.
+    pub fn as_part(&self) -> &JsValue {
+        match self {
+            Self::Bytes(bytes) => bytes,
+            Self::Blob(blob) => blob,
+        }
+    }
+
+    /// The chunk as bytes in JS memory (a Blob is read), for stores that write bytes.
+    pub async fn to_array(&self) -> Result<Uint8Array, JsValue> {
+        match self {
+            Self::Bytes(bytes) => Ok(bytes.clone()),
+            Self::Blob(blob) => {
+                let buffer: JsValue = JsFuture::from(blob.array_buffer()).await?;
+                Ok(Uint8Array::new(&buffer))
+            }
+        }
+    }
+
+    /// The chunks as bytes in JS memory, in order.
+    pub async fn arrays(chunks: &[Self]) -> Result<Vec<Uint8Array>, JsValue> {
+        let mut out = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            out.push(chunk.to_array().await?);
+        }
+        Ok(out)
+    }
+
+    /// `new Blob(chunks)`: Blob parts are referenced, bytes copied. A whole
+    /// body is its own Blob (wrapping it would cost the browser a round trip).
+    pub fn blob_of(chunks: &[Self]) -> Result<Blob, JsValue> {
+        if let [Self::Blob(blob)] = chunks {
+            return Ok(blob.clone());
+        }
+        let parts: Array = chunks.iter().map(Self::as_part).collect();
+        Blob::new_with_blob_sequence(&parts)
+    }
+}
+
+impl Chunk for WebChunk {
     fn len(&self) -> u64 {
-        u64::from(self.length())
+        match self {
+            Self::Bytes(bytes) => u64::from(bytes.length()),
+            // Sizes are whole numbers, exact in an f64 far past any file.
+            Self::Blob(blob) => blob.size() as u64,
+        }
     }
     fn slice(&self, start: u64, end: u64) -> Self {
-        // Chunks are far below 4 GiB; offsets past the chunk were excluded by the caller.
-        self.subarray(start as u32, end as u32)
+        match self {
+            // Streamed chunks are far below 4 GiB; offsets past the chunk were excluded by the caller.
+            Self::Bytes(bytes) => Self::Bytes(bytes.subarray(start as u32, end as u32)),
+            Self::Blob(blob) => Self::Blob(
+                blob.unchecked_ref::<Slicable>()
+                    .slice_of(start as f64, end as f64),
+            ),
+        }
     }
-    fn to_vec(&self) -> Vec<u8> {
-        Uint8Array::to_vec(self)
+    async fn bytes(&self) -> Result<Vec<u8>, String> {
+        match self.to_array().await {
+            Ok(bytes) => Ok(bytes.to_vec()),
+            Err(e) => Err(js::message(&e)),
+        }
     }
 }
 
@@ -80,21 +151,11 @@ impl Transport for FetchTransport {
             .map_err(network)?
             .dyn_into()
             .map_err(|_| TransportError::Network("fetch did not return a Response".into()))?;
-        let reader = match response.body() {
-            Some(stream) => Some(
-                stream
-                    .get_reader()
-                    .dyn_into::<ReadableStreamDefaultReader>()
-                    .map_err(|_| {
-                        TransportError::Network("the body has no default reader".into())
-                    })?,
-            ),
-            None => None,
-        };
         Ok(transport::Response {
             head: head_of(&response),
             body: FetchBody {
-                reader,
+                unread: Some(response),
+                reader: None,
                 _abort: abort,
             },
         })
@@ -147,15 +208,32 @@ fn head_of(response: &Response) -> ResponseHead {
     }
 }
 
+/// A response's body: read as a stream (`next`) or taken whole (`whole`),
+/// whichever is asked first.
 pub struct FetchBody {
+    /// The response until either begins.
+    unread: Option<Response>,
     reader: Option<ReadableStreamDefaultReader>,
     _abort: AbortOnDrop,
 }
 
 impl Body for FetchBody {
-    type Chunk = Uint8Array;
+    type Chunk = WebChunk;
 
-    async fn next(&mut self) -> Result<Option<Uint8Array>, TransportError> {
+    async fn next(&mut self) -> Result<Option<WebChunk>, TransportError> {
+        if let Some(response) = self.unread.take() {
+            self.reader = match response.body() {
+                Some(stream) => Some(
+                    stream
+                        .get_reader()
+                        .dyn_into::<ReadableStreamDefaultReader>()
+                        .map_err(|_| {
+                            TransportError::Network("the body has no default reader".into())
+                        })?,
+                ),
+                None => None,
+            };
+        }
         let Some(reader) = &self.reader else {
             return Ok(None);
         };
@@ -165,10 +243,27 @@ impl Body for FetchBody {
         }
         js::get(&result, "value")
             .dyn_into::<Uint8Array>()
-            .map(Some)
+            .map(|bytes| Some(WebChunk::Bytes(bytes)))
             .map_err(|_| {
                 TransportError::Network("the body stream yielded something other than bytes".into())
             })
+    }
+
+    /// `response.blob()`: the browser keeps the bytes (on disk when large).
+    async fn whole(&mut self) -> Option<Result<WebChunk, TransportError>> {
+        let response = self.unread.take()?;
+        let blob = match response.blob() {
+            Ok(promise) => JsFuture::from(promise).await,
+            Err(e) => Err(e),
+        };
+        Some(
+            blob.map_err(network)
+                .and_then(|blob| {
+                    blob.dyn_into::<Blob>()
+                        .map_err(|_| TransportError::Network("response.blob() gave no Blob".into()))
+                })
+                .map(WebChunk::Blob),
+        )
     }
 }
 
@@ -177,13 +272,16 @@ impl Body for FetchBody {
 /// six such sockets block every later request to that host.
 impl Drop for FetchBody {
     fn drop(&mut self) {
-        if let Some(reader) = &self.reader {
-            // The outcome does not matter; awaiting it keeps a rejection handled.
-            let cancelled = JsFuture::from(reader.cancel());
-            wasm_bindgen_futures::spawn_local(async move {
-                let _ = cancelled.await;
-            });
-        }
+        let cancel = match (&self.reader, self.unread.as_ref().and_then(Response::body)) {
+            (Some(reader), _) => reader.cancel(),
+            (None, Some(stream)) => stream.cancel(),
+            (None, None) => return,
+        };
+        // The outcome does not matter; awaiting it keeps a rejection handled.
+        let cancelled = JsFuture::from(cancel);
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = cancelled.await;
+        });
     }
 }
 

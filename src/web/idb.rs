@@ -10,6 +10,7 @@
 //! Every transaction is opened, filled and awaited with no network await in
 //! between (a transaction left idle across an await would auto-commit).
 
+use super::fetch::WebChunk;
 use super::js;
 use crate::core::range::ByteRange;
 use crate::core::small_map::SmallMap;
@@ -136,7 +137,7 @@ impl IdbStore {
 }
 
 impl Store for IdbStore {
-    type Chunk = Uint8Array;
+    type Chunk = WebChunk;
     type Assembled = Blob;
 
     async fn load(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -163,7 +164,7 @@ impl Store for IdbStore {
         &self,
         id: &str,
         offset: u64,
-        chunks: Vec<Uint8Array>,
+        chunks: Vec<WebChunk>,
         record: &[u8],
     ) -> Result<(), StoreError> {
         let put = |value: JsValue| {
@@ -174,8 +175,7 @@ impl Store for IdbStore {
             })
         };
         if BLOB_VALUES.get() != Some(false) {
-            let parts: Array = chunks.iter().collect();
-            let blob = Blob::new_with_u8_array_sequence(&parts).map_err(|e| js::store_error(&e))?;
+            let blob = WebChunk::blob_of(&chunks).map_err(|e| js::store_error(&e))?;
             match put(blob.into()).await {
                 Ok(()) => {
                     BLOB_VALUES.set(Some(true));
@@ -188,7 +188,15 @@ impl Store for IdbStore {
                 Err(e) => return Err(e),
             }
         }
-        put(js::concat(&chunks).into()).await
+        let bytes = WebChunk::arrays(&chunks)
+            .await
+            .map_err(|e| js::store_error(&e))?;
+        put(js::concat(&bytes).into()).await
+    }
+
+    /// Pieces are Blob values: a whole body the browser kept is stored as it is.
+    fn takes_whole_bodies(&self) -> bool {
+        BLOB_VALUES.get() != Some(false)
     }
 
     async fn reset(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {

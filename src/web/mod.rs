@@ -15,4 +15,4 @@ pub mod save;
 
 pub use backend::{Backend, StoreChoice};
 pub use clock::JsClock;
-pub use fetch::FetchTransport;
+pub use fetch::{FetchTransport, WebChunk};

@@ -13,13 +13,13 @@
 //! right after, so a paused download holds no lock another worker or tab
 //! would trip over.
 
+use super::fetch::WebChunk;
 use super::idb::IdbStore;
 use super::js;
 use crate::core::range::ByteRange;
 use crate::core::record::Record;
 use crate::core::store::{self, Store};
 use crate::core::{StoreError, StoreErrorKind};
-use js_sys::Uint8Array;
 use sha2::{Digest, Sha256};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -128,7 +128,7 @@ impl OpfsStore {
 }
 
 impl Store for OpfsStore {
-    type Chunk = Uint8Array;
+    type Chunk = WebChunk;
     type Assembled = Blob;
 
     /// The record, claiming no byte past the end of the file.
@@ -159,9 +159,13 @@ impl Store for OpfsStore {
         &self,
         id: &str,
         offset: u64,
-        chunks: Vec<Uint8Array>,
+        chunks: Vec<WebChunk>,
         record: &[u8],
     ) -> Result<(), StoreError> {
+        // The handle's writes take bytes; read any Blob before locking the file.
+        let chunks = WebChunk::arrays(&chunks)
+            .await
+            .map_err(|e| js::store_error(&e))?;
         self.with_handle(id, |handle| {
             let mut at = offset;
             for chunk in &chunks {

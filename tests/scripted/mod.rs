@@ -96,6 +96,8 @@ pub struct Server {
     /// Responses whose body the client holds now, and the most at once.
     pub open_bodies: Cell<usize>,
     pub most_open_bodies: Cell<usize>,
+    /// Bodies the client took whole (`Body::whole`) rather than chunk by chunk.
+    pub whole_bodies: Cell<usize>,
     /// The clock of the test; every chunk takes [`MS_PER_CHUNK`] of it.
     pub clock: VirtualClock,
 }
@@ -125,6 +127,7 @@ impl Server {
             chunk: Cell::new(300),
             open_bodies: Cell::new(0),
             most_open_bodies: Cell::new(0),
+            whole_bodies: Cell::new(0),
             clock: VirtualClock::default(),
         })
     }
@@ -319,6 +322,35 @@ impl Body for ScriptedBody {
 
     async fn next(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
         YieldOnce(false).await;
+        match self.take() {
+            Some(result) => result,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// The rest of the body in one chunk, on the same clock as chunk by
+    /// chunk but in one step (as the browser delivers a Blob); a reset keeps
+    /// nothing, a stall never ends.
+    async fn whole(&mut self) -> Option<Result<Vec<u8>, TransportError>> {
+        self.server
+            .whole_bodies
+            .set(self.server.whole_bodies.get() + 1);
+        YieldOnce(false).await;
+        let mut all = Vec::new();
+        loop {
+            match self.take() {
+                Some(Ok(Some(chunk))) => all.extend(chunk),
+                Some(Ok(None)) => return Some(Ok(all)),
+                Some(Err(e)) => return Some(Err(e)),
+                None => std::future::pending().await,
+            }
+        }
+    }
+}
+
+impl ScriptedBody {
+    /// The next chunk at once; `None` for a body that stalls here.
+    fn take(&mut self) -> Option<Result<Option<Vec<u8>>, TransportError>> {
         if self.at < self.end {
             let len = (self.end - self.at).min(self.server.chunk.get());
             let mut chunk = vec![0; len as usize];
@@ -327,12 +359,12 @@ impl Body for ScriptedBody {
             self.server.log.borrow_mut()[self.index].sent += len;
             let now = &self.server.clock.now;
             now.set(now.get() + MS_PER_CHUNK);
-            return Ok(Some(chunk));
+            return Some(Ok(Some(chunk)));
         }
         match self.ending {
-            Ending::Clean => Ok(None),
-            Ending::Reset => Err(TransportError::Network("connection reset".into())),
-            Ending::Stall => std::future::pending().await,
+            Ending::Clean => Some(Ok(None)),
+            Ending::Reset => Some(Err(TransportError::Network("connection reset".into()))),
+            Ending::Stall => None,
         }
     }
 }
