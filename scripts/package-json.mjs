@@ -18,6 +18,7 @@ const pkg = {
     '.': { types: './resumable_fetch.d.ts', node: './node.js', default: './resumable_fetch.js' },
     './stores/node': { types: './stores/node.d.ts', default: './stores/node.js' },
     './stores/deno': { types: './stores/deno.d.ts', default: './stores/deno.js' },
+    './stores/cloudflare': { types: './stores/cloudflare.d.ts', default: './stores/cloudflare.js' },
     './resumable_fetch_bg.wasm': './resumable_fetch_bg.wasm',
     './worker.js': './worker.js',
   },

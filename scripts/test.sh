@@ -45,6 +45,8 @@ node --test tests/runtimes/node.test.mjs tests/runtimes/cli.test.mjs
 step "the npm package in $(deno --version | head -n1): the web entry, the Deno file store across processes"
 deno test --no-check --no-prompt --allow-net=127.0.0.1 --allow-read --allow-write --allow-env --allow-run \
   tests/runtimes/deno.test.mjs
+step "the npm package in workerd $(workerd --version | cut -d' ' -f2): a Worker's modules, the Durable Object store across processes and invocations"
+node --test tests/runtimes/workerd.test.mjs
 
 # The 5 GiB browser test stores 5 GiB in Chromium's profile (under TMPDIR).
 RF_DISK_FREE_GIB=$(df -Pk "${TMPDIR:-/tmp}" | awk 'NR == 2 { print int($4 / 1048576) }')

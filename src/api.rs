@@ -88,6 +88,13 @@ export interface DownloadOptions {
   /** A body with no new byte for this long is aborted and retried. Default 30000. */
   stallTimeoutMs?: number;
   /**
+   * Requests one `start()` may send (retries included) before it resolves
+   * 'paused', for runtimes that cap subrequests per invocation, such as
+   * Cloudflare Workers (50 on the free plan): the next invocation resumes.
+   * At least 2. Default: no limit.
+   */
+  maxRequests?: number;
+  /**
    * The digest the finished file must have, in Subresource Integrity syntax
    * ('sha256-<base64>', also sha384/sha512; the strongest given counts). Checked
    * over the stored file at completion; a mismatch discards it and fails with
@@ -543,7 +550,7 @@ fn info(record: &Record, store: &str) -> JsValue {
     ])
 }
 
-const OPTION_NAMES: [&str; 13] = [
+const OPTION_NAMES: [&str; 14] = [
     "id",
     "store",
     "connections",
@@ -553,6 +560,7 @@ const OPTION_NAMES: [&str; 13] = [
     "referrer",
     "retries",
     "stallTimeoutMs",
+    "maxRequests",
     "integrity",
     "filename",
     "onServerChange",
@@ -603,6 +611,10 @@ fn parse_options(url: &str, options: &JsValue) -> Result<Parsed, Error> {
     }
     if let Some(n) = integer(options, "stallTimeoutMs")? {
         parsed.stall_timeout_ms = n;
+    }
+    if let Some(n) = integer(options, "maxRequests")? {
+        // 0 stays 0 for validate() to refuse; more than u32 is no limit.
+        parsed.max_requests = Some(u32::try_from(n).unwrap_or(u32::MAX));
     }
     parsed.headers = headers(&js::get(options, "headers"))?;
     parsed.browser = js::is_browser();

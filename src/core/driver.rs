@@ -111,6 +111,8 @@ pub struct Download<T: Transport, S, K> {
     wake: RefCell<Signal>,
     /// The stored bytes are known to belong to the file the server has now.
     proven: Cell<bool>,
+    /// Requests sent in this run, for `max_requests`.
+    requests: Cell<u32>,
     /// One commit at a time, so a record never claims a piece whose own
     /// commit has not succeeded.
     commit_lock: Mutex<()>,
@@ -201,6 +203,7 @@ where
             suspended: Cell::new(false),
             wake: RefCell::new(Signal::new()),
             proven: Cell::new(false),
+            requests: Cell::new(0),
             commit_lock: Mutex::new(()),
             discarded: RefCell::new(None),
             repr_digest: RefCell::new(None),
@@ -348,6 +351,7 @@ where
             Phase::Running => return Err(already_running()),
         }
         self.phase.set(Phase::Running);
+        self.requests.set(0);
         let _idle = IdleOnDrop(&self.phase);
         let result = async {
             self.load().await?;
@@ -435,6 +439,9 @@ where
             *self.halt.borrow_mut() = Signal::new();
             if self.finish_if_complete().await? {
                 return Ok(Outcome::Complete);
+            }
+            if self.out_of_requests() {
+                return Ok(Outcome::Paused);
             }
             let before = self.footprint();
             let end = match carried.take() {
@@ -538,6 +545,9 @@ where
             if widen && self.ready_for_all_connections() {
                 return RoundEnd::Ran; // the next round runs every connection
             }
+            if self.out_of_requests() {
+                return RoundEnd::Ran; // the run pauses when the others are done
+            }
             let claim = {
                 let state = &mut *self.state.borrow_mut();
                 state.plan.claim(&state.record.pieces, state.record.total())
@@ -575,13 +585,25 @@ where
         state.record.resumable && state.record.total().is_some() && self.proven.get()
     }
 
+    /// `max_requests` were sent in this run.
+    fn out_of_requests(&self) -> bool {
+        self.options
+            .max_requests
+            .is_some_and(|limit| self.requests.get() >= limit)
+    }
+
     /// A GET of `range`, with `If-Range` when a strong ETag is known. A
     /// response head that does not come within the stall timeout is a stall.
+    /// Halted once `max_requests` were sent: the run pauses.
     async fn send(
         &self,
         range: ByteRange,
         halt: &Signal,
     ) -> Result<Response<T::Body>, Fetched<T::Body>> {
+        if self.out_of_requests() {
+            return Err(Fetched::Halted);
+        }
+        self.requests.set(self.requests.get() + 1);
         let if_range = match &self.state.borrow().record.validators.etag {
             Some(tag @ EntityTag::Strong(_)) => Some(tag.as_header()),
             _ => None,

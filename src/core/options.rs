@@ -30,6 +30,9 @@ pub struct Options {
     pub retries: u32,
     /// A body with no new byte for this long is aborted and retried.
     pub stall_timeout_ms: u64,
+    /// Requests one run may send before it pauses: runtimes that cap the
+    /// subrequests of an invocation (Cloudflare Workers) resume in the next.
+    pub max_requests: Option<u32>,
     pub on_server_change: OnServerChange,
     /// Extra request headers.
     pub headers: Vec<(String, String)>,
@@ -64,6 +67,7 @@ impl Options {
             block_size: DEFAULT_BLOCK_SIZE,
             retries: DEFAULT_RETRIES,
             stall_timeout_ms: DEFAULT_STALL_TIMEOUT_MS,
+            max_requests: None,
             on_server_change: OnServerChange::default(),
             headers: Vec::new(),
             filename: None,
@@ -93,6 +97,11 @@ impl Options {
             1,
             MAX_STALL_TIMEOUT_MS,
         )?;
+        if let Some(n) = self.max_requests {
+            // A resumed run may spend one request proving the stored bytes
+            // before the one that fetches: with fewer it could never progress.
+            in_range("maxRequests", n.into(), 2, u32::MAX.into())?;
+        }
         for (name, value) in &self.headers {
             check_header(name, value, self.browser)?;
         }

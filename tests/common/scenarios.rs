@@ -253,6 +253,8 @@ pub async fn rejects_bad_input_with_download_errors(store: &str) {
     for bad in [
         options(&[("connections", 0.into())]),
         options(&[("connections", 2.5.into())]),
+        options(&[("maxRequests", 1.into())]),
+        options(&[("maxRequests", (-1).into())]),
         options(&[("blockSize", "big".into())]),
         options(&[("store", "disk".into())]),
         options(&[("onServerChange", "ignore".into())]),

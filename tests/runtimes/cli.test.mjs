@@ -136,3 +136,27 @@ test('every failure has its message and exit status', { timeout: 120_000 }, asyn
   const pkg = JSON.parse(await fs.readFile(new URL('../../pkg/package.json', import.meta.url), 'utf8'));
   assert.equal(version.stdout.trim(), pkg.version);
 });
+
+test('on a terminal, a bar with the amount, speed and ETA is redrawn in place', { timeout: 60_000 }, async () => {
+  const name = unique('cli-tty');
+  const size = 12 * MiB;
+  await configure(name, `size=${size}&seed=54&throttle=${2 * MiB}`);
+  // script(1) runs the command on a pseudo-terminal and copies what it draws.
+  const command = [process.execPath, CLI, fileUrl(name), '-o', 'tty.bin', '-c', '3', '--block-size', '1M']
+    .map((a) => `'${a}'`).join(' ');
+  const proc = spawn('script', ['-qfec', command, '/dev/null'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let drawn = '';
+  proc.stdout.on('data', (d) => { drawn += d; });
+  const code = await new Promise((resolve) => proc.on('exit', resolve));
+  assert.equal(code, 0, drawn);
+  assert.equal(await fileSha256('tty.bin'), await sha256(name));
+  const bars = [...drawn.matchAll(/\r *(\d+)% \[([#.]+)\] ([\d.]+ \w+) \/ 12\.0 MiB {2}[\d.]+ \w+\/s {2}ETA (\d+:\d\d|--:--)/g)];
+  assert.ok(bars.length >= 3, `the bar was drawn ${bars.length} times:\n${JSON.stringify(drawn)}`);
+  const percents = bars.map((b) => Number(b[1]));
+  assert.deepEqual(percents, [...percents].sort((a, b) => a - b), 'the percentage only grows');
+  assert.equal(percents.at(-1), 100);
+  const last = bars.at(-1)[2];
+  assert.ok(!last.includes('.'), `the last bar is full: ${last}`);
+  assert.ok(bars.some((b) => b[2].includes('#') && b[2].includes('.')), 'a part-filled bar was drawn');
+  assert.doesNotMatch(drawn, /^\d+% .*\n/m, 'no 10 % lines on a terminal');
+});

@@ -18,10 +18,10 @@ export async function blobSha256(blob) {
 
 /**
  * A process killed (SIGKILL) at about 30 % is resumed by a fresh one from the
- * file store in `dir`: it finds what was stored, asks past byte 0 for exactly
+ * store in `dir` (reported as `storeName`): it finds what was stored, asks past byte 0 for exactly
  * the rest, and at most one block per connection was ever fetched twice.
  */
-export async function killedThenResumed(child, dir, runtime) {
+export async function killedThenResumed(child, dir, runtime, storeName = 'file') {
   const name = unique(`${runtime}-killed`);
   const size = 48 * MiB + 4321;
   // 4 MiB/s per connection: the first process is killed a few seconds in.
@@ -43,7 +43,7 @@ export async function killedThenResumed(child, dir, runtime) {
   assert.equal(done.code, 0, done.stderr);
   const opened = second.events.find((e) => e.event === 'open');
   const complete = second.events.find((e) => e.event === 'complete');
-  assert.equal(opened.store, 'file');
+  assert.equal(opened.store, storeName);
   const stored = opened.received;
   assert.ok(stored > 0 && stored < size, `the fresh process found ${stored} bytes stored`);
   assert.equal(complete.size, size);
