@@ -103,8 +103,7 @@ async function startWorkerd(storage) {
 }
 
 /** POSTs a run to the Durable Object `name`; `events` collects the lines, `done` settles at the end. */
-function run(base, name, params) {
-  const events = [];
+function run(base, name, params, events = []) {
   const done = (async () => {
     const response = await fetch(`${base}/do/${encodeURIComponent(name)}/run?${new URLSearchParams(params)}`, { method: 'POST' });
     if (response.status !== 200) throw new Error(`${response.status}: ${await response.text()}`);
@@ -152,17 +151,13 @@ test('a workerd process killed mid-download is resumed by a fresh one from Durab
       const exit = (async () => {
         const workerd = await startWorkerd(storage);
         proc = workerd.proc;
-        const running = run(workerd.url, path.basename(store), { url, connections: 3, blockSize: 4 * MiB, hash: 1 });
-        const poll = setInterval(() => events.splice(0, events.length, ...running.events), 20);
+        const running = run(workerd.url, path.basename(store), { url, connections: 3, blockSize: 4 * MiB, hash: 1 }, events);
         let end;
         let failure = '';
         try {
           end = await running.done;
         } catch (e) {
           failure = `${e}\n`; // the connection ends with the process
-        } finally {
-          clearInterval(poll);
-          events.splice(0, events.length, ...running.events);
         }
         const { signal } = await workerd.stop(); // SIGKILL if it was killed, else stopped now
         if (signal === 'SIGKILL') return { code: null, signal, stderr: workerd.stderr() };
