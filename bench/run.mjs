@@ -46,21 +46,26 @@ const runs = Math.max(1, Number(env('RUNS', '5')) || 5);
 const resumeRuns = Math.max(1, Number(env('RESUME_RUNS', String(Math.min(runs, 3)))) || 1);
 const doc = env('DOC', 'docs/BENCHMARKS.md');
 const command = env('COMMAND', 'make bench');
+/** ONLY=a,b: just these contenders, the throughput only, printed and not written to DOC (for experiments). */
+const only = process.env.ONLY ? process.env.ONLY.split(',').map((s) => s.trim()) : null;
 
 /** The contenders of the throughput table, in the table's order. */
-const CONTENDERS = [
+const ALL_CONTENDERS = [
   ['ceiling', '`fetch().arrayBuffer()`, no persistence: the ceiling'],
   ['js-pipe-opfs', '`fetch().body.pipeTo()` into an OPFS `createWritable()`'],
   ['js-idb-blocks', 'JS: 8 MiB Range blocks ×4 into IndexedDB as Blob values'],
-  ['rf-default', 'resumable-fetch, default options (IndexedDB on a page, 3 connections, 8 MiB blocks)'],
+  ['js-idb-lanes', 'JS: the same, block i in object store i mod 4 and the list of blocks done in a transaction after it (as resumable-fetch stores them)'],
+  ['rf-default', 'resumable-fetch, default options (IndexedDB on a page, 4 connections, 8 MiB blocks)'],
   ['rf-idb-c1', 'resumable-fetch, IndexedDB, 1 connection'],
-  ['rf-idb-c4', 'resumable-fetch, IndexedDB, 4 connections'],
-  ['rf-idb-integrity', 'resumable-fetch, IndexedDB, 3 connections, `integrity` (SHA-256)'],
+  ['rf-idb-c3', 'resumable-fetch, IndexedDB, 3 connections'],
+  ['rf-idb-integrity', 'resumable-fetch, IndexedDB, 4 connections, `integrity` (SHA-256)'],
   ['rf-worker-c1', 'resumable-fetch, `worker: true` (OPFS in its worker), 1 connection'],
-  ['rf-worker-c3', 'resumable-fetch, `worker: true` (OPFS in its worker), 3 connections'],
   ['rf-worker-c4', 'resumable-fetch, `worker: true` (OPFS in its worker), 4 connections'],
 ];
-const JS_PERSISTENT = ['js-pipe-opfs', 'js-idb-blocks'];
+const unknown = (only ?? []).filter((name) => !ALL_CONTENDERS.some(([n]) => n === name));
+if (unknown.length) throw new Error(`ONLY names no contender ${unknown.join(', ')}`);
+const CONTENDERS = only ? ALL_CONTENDERS.filter(([name]) => only.includes(name)) : ALL_CONTENDERS;
+const JS_PERSISTENT = ['js-pipe-opfs', 'js-idb-blocks', 'js-idb-lanes'];
 /** bench/contenders.js's WHOLE_BUFFER_MAX: past it the ceiling reads the body and drops it. */
 const WHOLE_BUFFER_MAX = 1024 * MiB;
 
@@ -71,7 +76,7 @@ function contenderLabels(size) {
 }
 const RESUMERS = [
   ['rf-default', 'IndexedDB on the page (default options)'],
-  ['rf-worker-c3', 'OPFS in the worker (`worker: true`)'],
+  ['rf-worker-c4', 'OPFS in the worker (`worker: true`)'],
 ];
 
 // ---- small helpers -------------------------------------------------------------
@@ -154,15 +159,34 @@ function rendererPids() {
 
 const TICK_MS = 10; // USER_HZ is 100 on Linux
 
+/** The CPU time (user and system, ms) in a /proc `stat` line; NaN if unreadable. */
+function cpuMs(stat) {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
 /** CPU time so far of our browser's processes, in ms, by kind: renderer (pages and workers), browser, network. */
 function cpuByKind() {
   const out = { renderer: 0, browser: 0, network: 0, other: 0 };
   for (const [pid, { kind }] of browserProcesses()) {
-    const stat = readProc(pid, 'stat');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ms = (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+    const ms = cpuMs(readProc(pid, 'stat'));
     const key = kind === 'network.mojom.NetworkService' ? 'network' : kind in out ? kind : 'other';
     out[key] += Number.isFinite(ms) ? ms : 0;
+  }
+  return out;
+}
+
+/** CPU time so far of each thread of our browser's processes, in ms, by "kind/thread name" (ONLY runs log the busiest). */
+function cpuByThread() {
+  const out = new Map();
+  for (const [pid, { kind }] of browserProcesses()) {
+    for (const tid of readdirSafe(`/proc/${pid}/task`)) {
+      const stat = readProc(pid, `task/${tid}/stat`);
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ms = cpuMs(stat);
+      const key = `${kind.replace('network.mojom.NetworkService', 'network')}/${name}`;
+      if (Number.isFinite(ms)) out.set(key, (out.get(key) ?? 0) + ms);
+    }
   }
   return out;
 }
@@ -187,6 +211,7 @@ const statusKiB = (pid, field) =>
  */
 function watchRun(cdp) {
   const cpuBefore = cpuByKind();
+  const threadsBefore = only ? cpuByThread() : null;
   const pids = rendererPids();
   let hwmReset = pids.length > 0;
   for (const pid of pids) {
@@ -223,7 +248,11 @@ function watchRun(cdp) {
       if (hwmReset) for (const pid of pids) rss = Math.max(rss, statusKiB(pid, 'VmHWM'));
       const cpuAfter = cpuByKind();
       const cpu = Object.fromEntries(Object.entries(cpuAfter).map(([k, v]) => [k, v - cpuBefore[k]]));
-      return { heap, buffers, rss: pids.length ? rss : null, cpu };
+      const threads = threadsBefore && [...cpuByThread()]
+        .map(([k, v]) => [k, v - (threadsBefore.get(k) ?? 0)])
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 6);
+      return { heap, buffers, rss: pids.length ? rss : null, cpu, threads };
     })();
     return stopped;
   };
@@ -322,6 +351,7 @@ async function throughput(page, cdp, file, expected) {
           `ArrayBuffers ${fmtMiB(memory.buffers)}, ` +
           `renderer RSS ${fmtMiB(memory.rss)}, CPU ${fmtCpu(memory.cpu)}, verified: ${verified}`,
       );
+      if (memory.threads) log(`  busiest threads: ${memory.threads.map(([k, ms]) => `${k} ${ms} ms`).join(', ')}`);
     }
   }
   return results;
@@ -440,7 +470,7 @@ function report({ results, resumed, machine, size, resumeSize, seconds }) {
   }
   lines.push(
     '',
-    `"Best JS" is the faster (by median) of the two JS-only persistent contenders in this run: \`${bestJs}\`.`,
+    `"Best JS" is the faster (by median) of the JS-only persistent contenders in this run: \`${bestJs}\`.`,
     '',
     '## Resume after a reload',
     '',
@@ -522,6 +552,14 @@ async function main() {
   log(`${product}; ${runs} runs of ${CONTENDERS.length} contenders on ${fmtMiB(expected.size)}`);
 
   const results = await throughput(page, cdp, sample, expected);
+  if (only) {
+    for (const [name] of CONTENDERS) {
+      const rs = results.get(name);
+      const cpu = ['renderer', 'browser', 'network'].map((k) => [k, median(rs.map((r) => r.cpu[k]))]);
+      console.log(`${name.padEnd(16)} ${range(rs.map((r) => r.speed), fmt0)} MB/s, CPU ${fmtCpu(Object.fromEntries(cpu))}`);
+    }
+    return;
+  }
   log(`resume: ${fmtMiB(expectedResume.size)}, reloaded at ${fmtMiB(RESUME_AT)} stored`);
   const resumed = await resume(page, resumeSample, expectedResume);
   await openBench(page); // leaves the profile empty

@@ -21,7 +21,7 @@ from the bytes already stored.
   -A, --user-agent UA      the User-Agent header
   -e, --referer URL        the Referer header
   -b, --cookie 'a=1; b=2'  the Cookie header
-  -c, --connections N      parallel range requests (1-16, default 3)
+  -c, --connections N      parallel range requests (1-16, default 4)
       --block-size SIZE    bytes per request, e.g. 8M or 512K (default 8M)
       --integrity SRI      the file's digest, e.g. sha256-<base64>
       --retries N          failed attempts in a row before giving up (default 5)

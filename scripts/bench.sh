@@ -5,6 +5,7 @@
 # not a test: it fails only when a download does not verify.
 #   BENCH_LARGE=1  a 2 GiB file instead of 512 MiB (it also serves the resume measure)
 #   BENCH_RUNS=N   runs per contender (default 5; 3 with BENCH_LARGE, about 8 minutes)
+#   BENCH_ONLY=a,b these contenders only, printed and not written (for experiments)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 started=$SECONDS
@@ -37,6 +38,7 @@ command="make bench"
 step "benchmark: $(chromium --version 2>/dev/null | head -n1), $(nproc) cores"
 BASE_URL="http://127.0.0.1:$port" ACCESS_LOG="$dir/logs/access.log" PROFILE="$dir/profile" \
   SAMPLE="$sample" RESUME_SAMPLE="$resume" RUNS="${BENCH_RUNS:-$runs}" DOC=docs/BENCHMARKS.md \
+  ONLY="${BENCH_ONLY:-}" \
   COMMAND="$command" node bench/run.mjs
 rm -rf "$dir/profile"
 echo "make bench: $((SECONDS - started)) s in all"

@@ -71,7 +71,7 @@ export interface DownloadOptions {
   id?: string;
   /** Default 'auto': OPFS in a dedicated worker, else IndexedDB where it can be opened, else memory. */
   store?: StoreKind | CustomStore;
-  /** Parallel range requests, 1 to 16. Default 3. */
+  /** Parallel range requests, 1 to 16. Default 4. */
   connections?: number;
   /** Bytes per request and per stored block, 1 KiB to 1 GiB. Default 8 MiB. */
   blockSize?: number;

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{conformance, custom_store, scenarios};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -504,4 +505,132 @@ async fn prune_removes_stale_partial_downloads() {
 #[wasm_bindgen_test]
 async fn integrity_and_repr_digest_are_checked() {
     conformance::integrity_and_repr_digest_are_checked("indexeddb").await;
+}
+
+/// Runs `body`, the text of an async JS function of `arg`, and awaits it.
+async fn js(body: &str, arg: &JsValue) -> JsValue {
+    let f =
+        js_sys::Function::new_with_args("arg", &format!("return (async () => {{ {body} }})();"));
+    let promise: js_sys::Promise = f.call1(&JsValue::NULL, arg).unwrap().into();
+    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap()
+}
+
+/// Shared by the JS below: `req` awaits an IndexedDB request, `LANES` and
+/// `range` name where the pieces of the download `arg` are.
+const IDB_PRELUDE: &str = "
+    const req = (r) => new Promise((ok, fail) => { r.onsuccess = () => ok(r.result); r.onerror = () => fail(r.error); });
+    const LANES = ['pieces', 'pieces-1', 'pieces-2', 'pieces-3'];
+    const range = IDBKeyRange.bound([arg, 0], [arg, Infinity]);
+";
+
+/// The number of pieces of download `id` in each lane of the database.
+async fn pieces_per_lane(id: &str) -> Vec<f64> {
+    let body = format!(
+        "{IDB_PRELUDE}
+        const db = await req(indexedDB.open('resumable-fetch'));
+        const tx = db.transaction(LANES);
+        const counts = LANES.map((lane) => req(tx.objectStore(lane).count(range)));
+        try {{ return await Promise.all(counts); }} finally {{ db.close(); }}"
+    );
+    let counts = js(&body, &id.into()).await;
+    js_sys::Array::from(&counts)
+        .iter()
+        .filter_map(|c| c.as_f64())
+        .collect()
+}
+
+/// Rewrites the database as version 1 of the schema left it: the record of
+/// `id` and its pieces (Blobs read back, so they outlive the old database)
+/// all in `pieces`, no lanes.
+async fn as_version_1(id: &str) {
+    let body = format!(
+        "{IDB_PRELUDE}
+        let db = await req(indexedDB.open('resumable-fetch'));
+        const tx = db.transaction(['records', ...LANES]);
+        const record = req(tx.objectStore('records').get(arg));
+        const lanes = LANES.map((lane) => Promise.all([
+            req(tx.objectStore(lane).getAllKeys(range)), req(tx.objectStore(lane).getAll(range))]));
+        const pieces = [];
+        for (const [keys, values] of await Promise.all(lanes)) {{
+            for (let i = 0; i < keys.length; i++) {{
+                // Blob values, or bytes where the engine refuses Blobs (WebKit).
+                const v = values[i];
+                pieces.push([keys[i], v instanceof Blob ? new Blob([await v.arrayBuffer()]) : v]);
+            }}
+        }}
+        const stored = await record;
+        db.close();
+        await req(indexedDB.deleteDatabase('resumable-fetch'));
+        const open = indexedDB.open('resumable-fetch', 1);
+        open.onupgradeneeded = () => {{
+            open.result.createObjectStore('records');
+            open.result.createObjectStore('pieces');
+        }};
+        db = await req(open);
+        const write = db.transaction(['records', 'pieces'], 'readwrite');
+        write.objectStore('records').put(stored, arg);
+        for (const [key, blob] of pieces) write.objectStore('pieces').put(blob, key);
+        await new Promise((ok, fail) => {{ write.oncomplete = ok; write.onabort = () => fail(write.error); }});
+        db.close();"
+    );
+    js(&body, &id.into()).await;
+}
+
+/// Consecutive blocks are written in different lanes (object stores), so
+/// the connections' transactions run at once; and a download stored by
+/// version 1 of the schema, every piece in `pieces`, resumes and assembles
+/// after the upgrade.
+#[wasm_bindgen_test]
+async fn pieces_spread_over_lanes_and_version_1_pieces_are_still_found() {
+    use common::*;
+    use wasm_bindgen_futures::JsFuture;
+    let size = 8.0 * MIB;
+    let name = unique("lanes");
+    configure(&name, &format!("size={size}&seed=31")).await;
+    let url = file_url(&name);
+    let dl = open(&url, opts("indexeddb", MIB, 3, &[])).await.unwrap();
+    let state = JsFuture::from(start(&dl)).await.unwrap();
+    assert_eq!(state.as_string().as_deref(), Some("complete"));
+    assert_eq!(pieces_per_lane(&text(&dl, "id")).await, [2.0; 4]);
+    call(&dl, "cancel", &[]).await.unwrap();
+    assert_eq!(pieces_per_lane(&text(&dl, "id")).await, [0.0; 4]);
+
+    // Half stored, then the database rewritten as version 1 left it.
+    let name = unique("v1");
+    configure(
+        &name,
+        &format!("size={size}&seed=32&throttle={}", 4.0 * MIB),
+    )
+    .await;
+    let url = file_url(&name);
+    let dl = open(&url, opts("indexeddb", MIB, 2, &[])).await.unwrap();
+    let run = start(&dl);
+    wait_for_received(&dl, 3.0 * MIB, 30).await;
+    call(&dl, "pause", &[]).await.unwrap();
+    JsFuture::from(run).await.unwrap();
+    let stored = field(&dl, "received");
+    let id = text(&dl, "id");
+    drop(dl);
+    as_version_1(&id).await;
+
+    configure(&name, "throttle=0").await;
+    clear_log(&name).await;
+    let dl = open(&url, opts("indexeddb", MIB, 2, &[])).await.unwrap();
+    assert_eq!(
+        field(&dl, "received"),
+        stored,
+        "the upgrade kept the record"
+    );
+    let state = call(&dl, "start", &[]).await.unwrap();
+    assert_eq!(state.as_string().as_deref(), Some("complete"));
+    let sent: f64 = log(&name).await.iter().map(|s| s.sent).sum();
+    assert_eq!(sent, size - stored, "the stored pieces were found");
+    let lanes = pieces_per_lane(&id).await;
+    assert!(
+        lanes[1..].iter().sum::<f64>() > 0.0,
+        "new pieces in lanes: {lanes:?}"
+    );
+    let blob: web_sys::Blob = call(&dl, "blob", &[]).await.unwrap().into();
+    assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
+    call(&dl, "cancel", &[]).await.unwrap();
 }

@@ -1114,12 +1114,19 @@ fn a_new_url_has_the_stored_bytes_checked_again() {
 }
 
 /// The memory store, asking for whole bodies as IndexedDB does (or not),
-/// and counting the bytes read back.
+/// counting the bytes read back, and watching its writes: each takes a few
+/// turns of the executor, so writes of several connections can overlap, and
+/// every record saved must claim only pieces whose write has finished.
 #[derive(Clone, Default)]
 struct WholeStore {
     inner: Store,
     streams: bool,
     read: Rc<Cell<u64>>,
+    /// Whether it lets the driver write pieces at once.
+    concurrent: bool,
+    writing: Rc<Cell<u32>>,
+    most_writing: Rc<Cell<u32>>,
+    written: Rc<std::cell::RefCell<Vec<ByteRange>>>,
 }
 
 impl resumable_fetch::core::store::Store for WholeStore {
@@ -1130,16 +1137,36 @@ impl resumable_fetch::core::store::Store for WholeStore {
         self.inner.load(id).await
     }
     async fn save_record(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        let claimed = Record::decode(record).expect("the driver saves records that decode");
+        for piece in claimed.pieces.iter() {
+            assert!(
+                self.written.borrow().contains(&piece),
+                "a record claims {piece} before its write finished"
+            );
+        }
         self.inner.save_record(id, record).await
     }
-    async fn commit(
+    async fn write(
         &self,
         id: &str,
-        offset: u64,
+        piece: ByteRange,
         chunks: Vec<Vec<u8>>,
-        record: &[u8],
     ) -> Result<(), StoreError> {
-        self.inner.commit(id, offset, chunks, record).await
+        self.writing.set(self.writing.get() + 1);
+        self.most_writing
+            .set(self.most_writing.get().max(self.writing.get()));
+        for _ in 0..3 {
+            yield_now().await;
+        }
+        let written = self.inner.write(id, piece, chunks).await;
+        self.writing.set(self.writing.get() - 1);
+        if written.is_ok() {
+            self.written.borrow_mut().push(piece);
+        }
+        written
+    }
+    fn concurrent_writes(&self) -> bool {
+        self.concurrent
     }
     async fn reset(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
         self.inner.reset(id, record).await
@@ -1444,4 +1471,30 @@ fn max_requests_of_two_progresses_when_stored_bytes_need_a_proof() {
         assert_eq!(outcome, Ok(Outcome::Paused));
     }
     panic!("not complete after 20 invocations");
+}
+
+#[test]
+fn pieces_are_written_at_once_where_the_store_allows_and_records_claim_only_finished_writes() {
+    for concurrent in [true, false] {
+        let server = Server::new(20_000, 51);
+        let store = WholeStore {
+            concurrent,
+            ..WholeStore::default()
+        };
+        let dl = open_whole(&server, &store, options(BLOCK, 3));
+        assert_eq!(run_whole(&dl), Ok(Outcome::Complete));
+        assert_eq!(
+            block_on(dl.assemble()).expect("assemble").concat(),
+            server.content()
+        );
+        assert_eq!(server.sent(), 20_000, "each byte once");
+        let most = store.most_writing.get();
+        match concurrent {
+            true => assert!(
+                (2..=3).contains(&most),
+                "{most} writes at once with 3 connections"
+            ),
+            false => assert_eq!(most, 1, "one write at a time"),
+        }
+    }
 }

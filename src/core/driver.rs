@@ -113,8 +113,8 @@ pub struct Download<T: Transport, S, K> {
     proven: Cell<bool>,
     /// Requests sent in this run, for `max_requests`.
     requests: Cell<u32>,
-    /// One commit at a time, so a record never claims a piece whose own
-    /// commit has not succeeded.
+    /// One record saved at a time, so each claims every piece stored before
+    /// it (and, for stores that write one piece at a time, one write).
     commit_lock: Mutex<()>,
     discarded: RefCell<Option<RecordError>>,
     /// The server's `Repr-Digest` for the file being downloaded, if it sent one.
@@ -981,32 +981,49 @@ where
         self.emit(on_event, false);
     }
 
-    /// Stores a piece and the record that claims it; only then does the
-    /// in-memory record claim it too.
+    /// Stores a piece, then the record that claims it; only then does the
+    /// in-memory record claim it too. Records are saved one at a time, each
+    /// claiming every piece stored before it; where the store allows it
+    /// ([`Store::concurrent_writes`]) the pieces themselves are written at once.
     async fn commit(
         &self,
         piece: ByteRange,
         chunks: Vec<ChunkOf<T>>,
         on_event: &dyn Fn(&Event),
     ) -> Result<(), Error> {
-        let _one_at_a_time = self.commit_lock.lock().await;
-        let now = self.clock.now_ms();
-        let encoded = {
-            let state = self.state.borrow();
-            let mut next = state.record.clone();
-            next.updated_at = now;
-            next.pieces.insert(piece).then(|| next.encode())
+        let overlap = || Error::Internal(format!("piece {piece} overlaps a stored one"));
+        let id = &self.options.id;
+        let serial = match self.store.concurrent_writes() {
+            true => None,
+            false => Some(self.commit_lock.lock().await),
         };
-        let stored = match encoded {
-            Some(encoded) => self
+        let overlaps = self.state.borrow().record.pieces.overlaps(piece);
+        let written = match overlaps {
+            true => Err(overlap()),
+            false => self
                 .store
-                .commit(&self.options.id, piece.start, chunks, &encoded)
+                .write(id, piece, chunks)
                 .await
                 .map_err(Error::from),
-            None => Err(Error::Internal(format!(
-                "piece {piece} overlaps a stored one"
-            ))),
         };
+        let _one_at_a_time = match serial {
+            Some(guard) => guard,
+            None => self.commit_lock.lock().await,
+        };
+        let now = self.clock.now_ms();
+        let stored = async {
+            written?;
+            let mut next = self.state.borrow().record.clone();
+            next.updated_at = now;
+            if !next.pieces.insert(piece) {
+                return Err(overlap());
+            }
+            self.store
+                .save_record(id, &next.encode())
+                .await
+                .map_err(Error::from)
+        }
+        .await;
         {
             let mut state = self.state.borrow_mut();
             state.unsaved -= piece.len();

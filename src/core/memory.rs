@@ -94,13 +94,8 @@ impl<C: Chunk> Store for MemoryStore<C> {
         Ok(())
     }
 
-    async fn commit(
-        &self,
-        id: &str,
-        offset: u64,
-        chunks: Vec<C>,
-        record: &[u8],
-    ) -> Result<(), StoreError> {
+    async fn write(&self, id: &str, piece: ByteRange, chunks: Vec<C>) -> Result<(), StoreError> {
+        let offset = piece.start;
         let len: u64 = chunks.iter().map(Chunk::len).sum();
         let capacity = self.inner.borrow().capacity;
         if capacity.is_some_and(|cap| self.used() + len > cap) {
@@ -115,8 +110,12 @@ impl<C: Chunk> Store for MemoryStore<C> {
             Ok(i) => pieces[i].1 = chunks,
             Err(i) => pieces.insert(i, (offset, chunks)),
         }
-        inner.records.insert(id.to_string(), record.to_vec());
         Ok(())
+    }
+
+    /// Each write is done before the next begins: nothing to interleave.
+    fn concurrent_writes(&self) -> bool {
+        true
     }
 
     async fn reset(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {

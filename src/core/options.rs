@@ -46,7 +46,7 @@ pub struct Options {
     pub browser: bool,
 }
 
-pub const DEFAULT_CONNECTIONS: u32 = 3;
+pub const DEFAULT_CONNECTIONS: u32 = 4;
 pub const DEFAULT_BLOCK_SIZE: u64 = 8 << 20;
 pub const DEFAULT_RETRIES: u32 = 5;
 pub const DEFAULT_STALL_TIMEOUT_MS: u64 = 30_000;

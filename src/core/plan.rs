@@ -39,7 +39,8 @@ impl Pieces {
         true
     }
 
-    fn overlaps(&self, piece: ByteRange) -> bool {
+    /// Whether `piece` shares a byte with a stored piece.
+    pub fn overlaps(&self, piece: ByteRange) -> bool {
         let before = self.sorted.partition_point(|p| p.start < piece.end);
         before > 0 && self.sorted[before - 1].end > piece.start
     }

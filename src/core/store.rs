@@ -1,9 +1,9 @@
 //! What the driver needs from storage.
 //!
 //! The one rule every store keeps: the record never claims a byte that is not
-//! durably stored. `commit` stores a piece and then (or in the same
-//! transaction) the record that claims it; `reset` writes the record that
-//! claims nothing before deleting pieces.
+//! durably stored. The driver `write`s a piece and only once that succeeded
+//! saves the record that claims it; `reset` writes the record that claims
+//! nothing before deleting pieces.
 
 use super::error::{StoreError, StoreErrorKind};
 use super::range::ByteRange;
@@ -21,14 +21,23 @@ pub trait Store {
     /// Replaces the record alone (new validators, "complete").
     async fn save_record(&self, id: &str, record: &[u8]) -> Result<(), StoreError>;
 
-    /// Stores the piece `chunks` at `offset`, then the record that claims it.
-    async fn commit(
+    /// Stores the piece `chunks`, the bytes of `piece`. No record claims it yet: one
+    /// cut short (a reload, a full disk) is never claimed, and is ignored or
+    /// overwritten later. Pieces of one download never overlap.
+    async fn write(
         &self,
         id: &str,
-        offset: u64,
+        piece: ByteRange,
         chunks: Vec<Self::Chunk>,
-        record: &[u8],
     ) -> Result<(), StoreError>;
+
+    /// Whether the driver may write several pieces at once (it still saves
+    /// records one at a time). IndexedDB gains most of its speed from it
+    /// (docs/BENCHMARKS.md); a store that reads and rewrites around a
+    /// piece's edges, or an application's store, must not.
+    fn concurrent_writes(&self) -> bool {
+        false
+    }
 
     /// Writes `record` (which claims no piece) and deletes every piece of `id`.
     async fn reset(&self, id: &str, record: &[u8]) -> Result<(), StoreError>;

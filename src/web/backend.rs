@@ -172,14 +172,16 @@ impl Store for Backend {
     async fn save_record(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
         delegate!(self, s => s.save_record(id, record).await)
     }
-    async fn commit(
+    async fn write(
         &self,
         id: &str,
-        offset: u64,
+        piece: ByteRange,
         chunks: Vec<WebChunk>,
-        record: &[u8],
     ) -> Result<(), StoreError> {
-        delegate!(self, s => s.commit(id, offset, chunks, record).await)
+        delegate!(self, s => s.write(id, piece, chunks).await)
+    }
+    fn concurrent_writes(&self) -> bool {
+        delegate!(self, s => s.concurrent_writes())
     }
     async fn reset(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
         delegate!(self, s => s.reset(id, record).await)

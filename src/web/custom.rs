@@ -85,7 +85,12 @@ impl CustomStore {
         )
     }
 
-    async fn write(&self, id: &str, offset: u64, bytes: &Uint8Array) -> Result<(), StoreError> {
+    async fn write_bytes(
+        &self,
+        id: &str,
+        offset: u64,
+        bytes: &Uint8Array,
+    ) -> Result<(), StoreError> {
         self.call("write", &[id.into(), (offset as f64).into(), bytes.into()])
             .await
             .map(drop)
@@ -141,19 +146,18 @@ impl Store for CustomStore {
             .map(drop)
     }
 
-    async fn commit(
+    async fn write(
         &self,
         id: &str,
-        offset: u64,
+        piece: ByteRange,
         chunks: Vec<WebChunk>,
-        record: &[u8],
     ) -> Result<(), StoreError> {
         let chunks = WebChunk::arrays(&chunks)
             .await
             .map_err(|e| js::store_error(&e))?;
         // One `write()` per piece.
-        self.write(id, offset, &js::concat(&chunks)).await?;
-        self.save_record(id, record).await
+        self.write_bytes(id, piece.start, &js::concat(&chunks))
+            .await
     }
 
     /// The new record claims nothing; the old bytes are overwritten as the

@@ -155,19 +155,18 @@ impl Store for OpfsStore {
         self.records.save_record(id, record).await
     }
 
-    async fn commit(
+    async fn write(
         &self,
         id: &str,
-        offset: u64,
+        piece: ByteRange,
         chunks: Vec<WebChunk>,
-        record: &[u8],
     ) -> Result<(), StoreError> {
         // The handle's writes take bytes; read any Blob before locking the file.
         let chunks = WebChunk::arrays(&chunks)
             .await
             .map_err(|e| js::store_error(&e))?;
         self.with_handle(id, |handle| {
-            let mut at = offset;
+            let mut at = piece.start;
             for chunk in &chunks {
                 let options = FileSystemReadWriteOptions::new();
                 options.set_at(at as f64);
@@ -185,8 +184,7 @@ impl Store for OpfsStore {
             }
             handle.flush()
         })
-        .await?;
-        self.records.save_record(id, record).await
+        .await
     }
 
     /// The new record claims nothing; then the file is emptied.

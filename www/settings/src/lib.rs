@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 
 /// The `localStorage` key of the record.
 const KEY: &str = "resumable-fetch-demo:settings";
-pub const DEFAULT_CONNECTIONS: u32 = 3;
+pub const DEFAULT_CONNECTIONS: u32 = 4;
 pub const DEFAULT_BLOCK_SIZE_MIB: u32 = 8;
 pub const MAX_CONNECTIONS: u32 = 16;
 pub const MAX_BLOCK_SIZE_MIB: u32 = 1024;
@@ -163,7 +163,7 @@ mod tests {
         let s = stored(r#"{"url":7,"connections":99,"blockSizeMiB":"4","worker":"yes"}"#);
         assert_eq!(
             (s.url.as_str(), s.connections, s.block_size_mib, s.worker),
-            ("http://d/sample.bin", 3, 8, false)
+            ("http://d/sample.bin", 4, 8, false)
         );
         let s = stored(r#"{"connections":2}"#);
         assert_eq!((s.connections, s.block_size_mib), (2, 8));
