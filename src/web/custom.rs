@@ -85,17 +85,6 @@ impl CustomStore {
         )
     }
 
-    async fn write_bytes(
-        &self,
-        id: &str,
-        offset: u64,
-        bytes: &Uint8Array,
-    ) -> Result<(), StoreError> {
-        self.call("write", &[id.into(), (offset as f64).into(), bytes.into()])
-            .await
-            .map(drop)
-    }
-
     /// Exactly `length` bytes at `offset`, or a `Corrupt` error.
     async fn read_exact(
         &self,
@@ -156,8 +145,13 @@ impl Store for CustomStore {
             .await
             .map_err(|e| js::store_error(&e))?;
         // One `write()` per piece.
-        self.write_bytes(id, piece.start, &js::concat(&chunks))
-            .await
+        let bytes = js::concat(&chunks);
+        self.call(
+            "write",
+            &[id.into(), (piece.start as f64).into(), bytes.into()],
+        )
+        .await
+        .map(drop)
     }
 
     /// The new record claims nothing; the old bytes are overwritten as the

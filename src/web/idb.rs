@@ -52,6 +52,8 @@ const DB_VERSION: u32 = 2;
 const RECORDS: &str = "records";
 /// The lanes of pieces; the first is version 1's only one.
 const LANES: [&str; 4] = ["pieces", "pieces-1", "pieces-2", "pieces-3"];
+/// Every object store of the schema.
+const STORES: [&str; 5] = [RECORDS, LANES[0], LANES[1], LANES[2], LANES[3]];
 
 thread_local! {
     /// One connection per database, page or worker, opened on first use.
@@ -151,8 +153,7 @@ impl IdbStore {
     /// Writes `record` and deletes every piece of `id` (or the record too).
     async fn clear(&self, id: &str, record: Option<&[u8]>) -> Result<(), StoreError> {
         let range = pieces_of(id)?;
-        let names: Vec<&str> = [RECORDS].iter().chain(&LANES).copied().collect();
-        self.change(&names, |stores| {
+        self.change(&STORES, |stores| {
             match record {
                 Some(record) => stores[0].put_with_key(&Uint8Array::from(record), &id.into())?,
                 None => stores[0].delete(&id.into())?,
@@ -165,10 +166,10 @@ impl IdbStore {
         .await
     }
 
-    /// The stored piece `piece` of `id`, from its lane or else the first.
+    /// The stored piece `piece` of `id`, from the first of [`lanes_of`] that holds it.
     async fn piece(&self, id: &str, piece: ByteRange) -> Result<Option<Blob>, StoreError> {
         let key = piece_key(id, piece.start);
-        let names = [LANES[lane(piece)], LANES[0]];
+        let names: Vec<&str> = lanes_of(piece).map(|i| LANES[i]).collect();
         let requests = self.query(&names, |stores| {
             stores
                 .iter()
@@ -188,6 +189,12 @@ impl IdbStore {
 /// turn, so the connections' writes rarely share one.
 fn lane(piece: ByteRange) -> usize {
     (piece.start / piece.len().max(1) % LANES.len() as u64) as usize
+}
+
+/// Where a stored piece may be, in order: its lane, then version 1's one.
+fn lanes_of(piece: ByteRange) -> impl Iterator<Item = usize> {
+    let lane = lane(piece);
+    std::iter::once(lane).chain((lane != 0).then_some(0))
 }
 
 impl Store for IdbStore {
@@ -331,8 +338,8 @@ impl Store for IdbStore {
         };
         let parts = Array::new();
         for piece in wanted {
-            let blob = find(&lanes[lane(*piece)], piece.start)
-                .or_else(|| find(&lanes[0], piece.start))
+            let blob = lanes_of(*piece)
+                .find_map(|i| find(&lanes[i], piece.start))
                 .ok_or_else(|| corrupt(format!("the piece at byte {} is missing", piece.start)))?;
             let held = blob.size() as u64;
             if held != piece.len() {
@@ -361,7 +368,7 @@ fn create_schema(request: &IdbOpenDbRequest) {
     let Ok(db) = request.result().and_then(|db| db.dyn_into::<IdbDatabase>()) else {
         return;
     };
-    for name in [RECORDS].iter().chain(&LANES) {
+    for name in STORES {
         if !db.object_store_names().contains(name) {
             // A failure here aborts the upgrade; `open` then reports it.
             let _ = db.create_object_store(name);
