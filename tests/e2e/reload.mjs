@@ -79,14 +79,19 @@ async function restartNotice(page) {
   return page.$eval(T('notice'), (el) => (!el.hidden && el.dataset.kind === 'restart' ? el.textContent : null));
 }
 
-/** Waits until the page shows `fraction` received while still running. */
+/**
+ * Waits until the page shows `fraction` received while still running, or the
+ * download ended. The page is still `idle` just after Start is clicked, until
+ * the download has opened: that is not an end.
+ */
 async function waitForFraction(page, fraction) {
   await page
     .waitForFunction(
       (f) => {
         const el = document.querySelector('[data-testid="status"]');
         const total = Number(el.dataset.total);
-        return el.dataset.state !== 'running' || (total > 0 && Number(el.dataset.received) >= f * total);
+        if (['paused', 'complete', 'failed'].includes(el.dataset.state)) return true;
+        return el.dataset.state === 'running' && total > 0 && Number(el.dataset.received) >= f * total;
       },
       fraction,
       { timeout: DOWNLOAD_MS, polling: 50 },
@@ -98,7 +103,11 @@ async function waitForFraction(page, fraction) {
     `the download should still be running at ${fraction * 100} %, but the page says ${s.state}` +
       `${(await shownError(page)) ? ` (${await shownError(page)})` : ''}`,
   );
-  check(s.received < s.total, 'the download completed before it could be interrupted; lower SLOW_RATE');
+  check(
+    s.received < s.total,
+    `the page shows ${s.received} of ${s.total} bytes received at ${fraction * 100} %: ` +
+      'the download completed before it could be interrupted; lower SLOW_RATE',
+  );
   return s;
 }
 
@@ -121,7 +130,14 @@ async function waitForComplete(page) {
 /** The partial download in the list after an interruption: what was stored. */
 async function storedEntry(page, id, total) {
   const entry = page.locator(`${T('download-entry')}[data-id="${id}"]`);
-  await entry.waitFor({ timeout: STEP_MS }).catch(() => fail(`the list does not show the partial download ${id}`));
+  await entry.waitFor({ timeout: STEP_MS }).catch(async () => {
+    const listed = await page.$$eval(T('download-entry'), (els) => els.map((el) => JSON.stringify(el.dataset)));
+    const error = await shownError(page);
+    fail(
+      `the list does not show the partial download ${id}; it lists [${listed.join(', ')}]` +
+        `${error ? `, and the page shows the error: ${error}` : ''}; status ${JSON.stringify(await statusOf(page))}`,
+    );
+  });
   const info = await entry.evaluate((el) => ({ ...el.dataset }));
   const stored = Number(info.received);
   check(info.state === 'partial', `the list shows the download as ${info.state}, expected partial`);
