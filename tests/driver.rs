@@ -62,6 +62,28 @@ fn pause_at(dl: &Dl, at: u64) -> Result<Outcome, resumable_fetch::core::Error> {
 }
 
 #[test]
+fn the_other_connections_join_the_probe_once_its_head_makes_the_file_known() {
+    // A block is 4 chunks of 10 ms: the probe's body ends at 40 ms.
+    let server = Server::new(10_000, 7);
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 3));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    let log = server.log.borrow();
+    let probe_end = 4 * MS_PER_CHUNK;
+    assert_eq!(log[0].asked, Some(r(0, 1024)));
+    for joined in &log[1..3] {
+        assert!(
+            joined.at_ms < probe_end,
+            "a connection joined at {} ms, after the probe's body ({probe_end} ms): {log:?}",
+            joined.at_ms
+        );
+    }
+    assert_eq!(server.most_open_bodies.get(), 3);
+    assert_eq!(server.sent(), 10_000, "each byte once");
+}
+
+#[test]
 fn full_download_fetches_each_block_once_over_parallel_connections() {
     let server = Server::new(10_000, 1);
     let store = Store::new();
@@ -1224,8 +1246,9 @@ fn fast_blocks_are_taken_whole_where_the_store_keeps_them() {
     let whole = block_on(dl.assemble()).expect("assemble").concat();
     assert_eq!(whole, server.content());
     assert_eq!(server.sent(), 10_000, "each byte once");
-    // The probe is streamed; it came fast, so every later block is taken whole.
-    assert_eq!(server.whole_bodies.get(), 9);
+    // The first block of each connection is streamed (all three start before
+    // any block has come); they came fast, so every later block is taken whole.
+    assert_eq!(server.whole_bodies.get(), 7);
 }
 
 #[test]

@@ -5,9 +5,9 @@
 //!
 //! A run is a sequence of *rounds*. While the length of the file or its range
 //! support is unknown, or the stored bytes are not yet proven to be the
-//! server's file, a round has one connection (the probe: a GET of the first
-//! missing block, never a HEAD); then the next round has `connections`. A
-//! round ends when there is nothing left to claim, when `pause()` or
+//! server's file, a round begins with one connection (the probe: a GET of
+//! the first missing block, never a HEAD); the others join it as soon as its
+//! response head makes the file known, not after its body. A round ends when there is nothing left to claim, when `pause()` or
 //! `suspend()` is called, or when one connection fails or finds the file
 //! changed (then every other connection stops, keeping what it received).
 //!
@@ -105,6 +105,9 @@ pub struct Download<T: Transport, S, K> {
     phase: Cell<Phase>,
     /// Fired to stop every connection of the current round.
     halt: RefCell<Signal>,
+    /// Fired once the file is known and the stored bytes proven: in a round
+    /// begun with the probe alone, the other connections join it then.
+    known: RefCell<Signal>,
     pause_requested: Cell<bool>,
     /// Offline: the run holds still (keeping its promise) until `resume`.
     suspended: Cell<bool>,
@@ -199,6 +202,7 @@ where
             options,
             phase: Cell::new(Phase::Idle),
             halt: RefCell::new(Signal::new()),
+            known: RefCell::new(Signal::new()),
             pause_requested: Cell::new(false),
             suspended: Cell::new(false),
             wake: RefCell::new(Signal::new()),
@@ -498,19 +502,35 @@ where
         )
     }
 
-    /// One round of connections; one while the file's length or range
-    /// support is unknown, or the stored bytes unproven.
+    /// One round of connections. While the file's length or range support
+    /// is unknown, or the stored bytes unproven, the first connection (the
+    /// probe) runs alone; the others join as soon as its response makes the
+    /// file known, while it reads on, and stay out if it ends first.
     async fn run_connections(&self, on_event: &dyn Fn(&Event)) -> RoundEnd<T::Body> {
-        let n = if self.ready_for_all_connections() {
-            self.options.connections
-        } else {
-            1
-        };
-        let widen = n < self.options.connections;
         let halt = self.halt.borrow().clone();
+        let known = Signal::new();
+        if self.ready_for_all_connections() {
+            known.fire();
+        }
+        *self.known.borrow_mut() = known.clone();
+        let probe_ended = Signal::new();
         let done = Signal::new();
+        let connection = |i| {
+            let (halt, known, probe_ended) = (&halt, &known, &probe_ended);
+            async move {
+                if i == 0 {
+                    let end = self.connection(halt, on_event).await;
+                    probe_ended.fire();
+                    return end;
+                }
+                match race(known.wait(), probe_ended.wait()).await {
+                    Either::Left(()) => self.connection(halt, on_event).await,
+                    Either::Right(()) => RoundEnd::Ran,
+                }
+            }
+        };
         let connections = async {
-            let ends = join_all((0..n).map(|_| self.connection(&halt, widen, on_event))).await;
+            let ends = join_all((0..self.options.connections).map(connection)).await;
             done.fire();
             ends
         };
@@ -531,19 +551,11 @@ where
 
     /// One connection: claims ranges and fetches them one after another,
     /// retrying transient failures with backoff.
-    async fn connection(
-        &self,
-        halt: &Signal,
-        widen: bool,
-        on_event: &dyn Fn(&Event),
-    ) -> RoundEnd<T::Body> {
+    async fn connection(&self, halt: &Signal, on_event: &dyn Fn(&Event)) -> RoundEnd<T::Body> {
         let mut failures = 0;
         loop {
             if halt.is_fired() {
                 return RoundEnd::Halted;
-            }
-            if widen && self.ready_for_all_connections() {
-                return RoundEnd::Ran; // the next round runs every connection
             }
             if self.out_of_requests() {
                 return RoundEnd::Ran; // the run pauses when the others are done
@@ -818,10 +830,14 @@ where
         }
     }
 
-    /// Takes what the record lacks from a response of the proven file.
+    /// Takes what the record lacks from a response of the proven file; once
+    /// the file is known, every connection may run.
     fn learn(&self, head: &ResponseHead, total: Option<u64>) {
         response::learn(&mut self.state.borrow_mut().record, head, total);
         self.take_digest(head);
+        if self.ready_for_all_connections() {
+            self.known.borrow().fire();
+        }
     }
 
     /// Keeps the first `Repr-Digest` of the file, to check at completion.

@@ -69,6 +69,8 @@ pub struct Served {
     pub body: Option<ByteRange>,
     /// The bytes the client actually read.
     pub sent: u64,
+    /// The virtual time the request came at.
+    pub at_ms: u64,
 }
 
 pub struct Server {
@@ -265,6 +267,7 @@ impl Server {
                 status: head.status,
                 body,
                 sent: 0,
+                at_ms: self.clock.now.get(),
             });
             log.len() - 1
         };
