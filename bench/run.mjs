@@ -279,8 +279,36 @@ function shuffled(items, seed) {
   return out;
 }
 
-/** Writes the dirty pages the last run left, then a pause for the browser's own cleanup. */
+/** Bytes in the files under `dir` (0 if it is gone). */
+async function bytesUnder(dir) {
+  const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
+  let total = 0;
+  for (const e of entries) {
+    if (e.isFile()) total += await fs.stat(path.join(e.parentPath, e.name)).then((s) => s.size, () => 0);
+  }
+  return total;
+}
+
+/** What the profile stores for pages: IndexedDB (with its Blob files) and OPFS. */
+const STORAGE_DIRS = ['IndexedDB', 'File System'].map((d) => path.join(profile, 'Default', d));
+/** Left in the storage once everything is deleted: databases' logs and indexes. */
+const EMPTY_STORAGE = 4 * MiB;
+
+/**
+ * Waits (at most 30 s) until the browser has deleted the files of what the
+ * last run stored (it does so in the background, after `clean()` resolved),
+ * writes the dirty pages, then a pause: the next run starts on a quiet
+ * machine, whichever contender came before it.
+ */
 async function settle() {
+  const began = Date.now();
+  let stored = 0;
+  for (let i = 0; i < 150; i++) {
+    stored = (await Promise.all(STORAGE_DIRS.map(bytesUnder))).reduce((a, b) => a + b, 0);
+    if (stored <= EMPTY_STORAGE) break;
+    await sleep(200);
+  }
+  if (only) log(`  storage emptied to ${fmtMiB(stored)} in ${Date.now() - began} ms`);
   await new Promise((resolve) => execFile('sync', () => resolve()));
   await sleep(500);
 }
