@@ -4,7 +4,7 @@
 # figures and rewrites the measured part of docs/BENCHMARKS.md. A benchmark,
 # not a test: it fails only when a download does not verify.
 #   BENCH_LARGE=1  a 2 GiB file instead of 512 MiB (it also serves the resume measure)
-#   BENCH_RUNS=N   runs per contender (default 5; 3 with BENCH_LARGE, about 8 minutes)
+#   BENCH_RUNS=N   runs per contender (default 5; 3 with BENCH_LARGE, about 7 minutes)
 #   BENCH_ONLY=a,b these contenders only, printed and not written (for experiments)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
