@@ -241,8 +241,9 @@ impl Store for IdbStore {
                     BLOB_VALUES.set(Some(true));
                     return Ok(());
                 }
-                // Nothing was written: the same commit is made with bytes.
-                Err(e) if e.kind == StoreErrorKind::Failed && BLOB_VALUES.get().is_none() => {
+                // Nothing was written: the same commit is made with bytes
+                // (also when a concurrent write found Blobs refused first).
+                Err(e) if e.kind == StoreErrorKind::Failed && BLOB_VALUES.get() != Some(true) => {
                     BLOB_VALUES.set(Some(false));
                 }
                 Err(e) => return Err(e),
