@@ -1246,9 +1246,22 @@ fn fast_blocks_are_taken_whole_where_the_store_keeps_them() {
     let whole = block_on(dl.assemble()).expect("assemble").concat();
     assert_eq!(whole, server.content());
     assert_eq!(server.sent(), 10_000, "each byte once");
-    // The first block of each connection is streamed (all three start before
-    // any block has come); they came fast, so every later block is taken whole.
-    assert_eq!(server.whole_bodies.get(), 7);
+    // Only the probe's block is streamed: its first eighth came fast, so the
+    // joining connections take even their first blocks whole, and join
+    // without waiting out their moment, before the probe's body ends.
+    assert_eq!(server.whole_bodies.get(), 9);
+    let log = server.log.borrow();
+    for joined in &log[1..3] {
+        assert!(
+            joined.at_ms < 4 * MS_PER_CHUNK,
+            "joined at {}",
+            joined.at_ms
+        );
+    }
+    assert!(
+        server.clock.sleeps.borrow().is_empty(),
+        "no moment waited out"
+    );
 }
 
 #[test]
@@ -1260,6 +1273,12 @@ fn slow_blocks_are_streamed() {
     let dl = open_whole(&server, &store, options(BLOCK, 2));
     assert_eq!(run_whole(&dl), Ok(Outcome::Complete));
     assert_eq!(server.whole_bodies.get(), 0);
+    // The second connection waited its moment (an eighth of BULK_MS) for the
+    // probe to show its speed, then joined it streaming, long before the
+    // probe's body ended (about 2 s).
+    let log = server.log.borrow();
+    let joined = log[1].at_ms;
+    assert!((125..1_000).contains(&joined), "joined at {joined} ms");
 }
 
 #[test]

@@ -83,6 +83,12 @@ const MAX_IDLE_ROUNDS: u32 = 100;
 /// The price: progress moves a block at a time, and a body that fails
 /// part-way keeps nothing, so slower networks stream every block.
 pub const BULK_MS: u64 = 1_000;
+/// Before any block has come, the connections joining the probe give it up
+/// to `BULK_MS / JUDGE_PARTS` to show the network's speed: if the first
+/// `1 / JUDGE_PARTS` of its block comes at the [`BULK_MS`] pace, they take
+/// their first blocks whole too (on a fast network only the probe's block
+/// passes through the page); otherwise they stream, having lost that moment.
+const JUDGE_PARTS: u64 = 8;
 
 type ChunkOf<T> = <<T as Transport>::Body as Body>::Chunk;
 
@@ -125,6 +131,8 @@ pub struct Download<T: Transport, S, K> {
     repr_digest: RefCell<Option<Expected>>,
     /// The last block to arrive came fast enough to take the next ones whole ([`BULK_MS`]).
     fast: Cell<bool>,
+    /// Fired when `fast` turns true in the current round ([`JUDGE_PARTS`]).
+    fast_seen: RefCell<Signal>,
     /// The stored file hashed from its start so far, for `integrity`.
     hashed: RefCell<Option<Hashed>>,
     /// Fired (and replaced) by every commit: stored bytes for `hash_behind`.
@@ -213,6 +221,7 @@ where
             discarded: RefCell::new(None),
             repr_digest: RefCell::new(None),
             fast: Cell::new(false),
+            fast_seen: RefCell::new(Signal::new()),
             hashed: RefCell::new(None),
             committed: RefCell::new(Signal::new()),
         };
@@ -506,7 +515,9 @@ where
     /// One round of connections. While the file's length or range support
     /// is unknown, or the stored bytes unproven, the first connection (the
     /// probe) runs alone; the others join as soon as its response makes the
-    /// file known, while it reads on, and stay out if it ends first.
+    /// file known, while it reads on, and stay out if it ends first. Where
+    /// the store takes whole bodies they also give it a moment to show the
+    /// network's speed ([`JUDGE_PARTS`]).
     async fn run_connections(&self, on_event: &dyn Fn(&Event)) -> RoundEnd<T::Body> {
         let halt = self.halt.borrow().clone();
         let known = Signal::new();
@@ -514,20 +525,27 @@ where
             known.fire();
         }
         *self.known.borrow_mut() = known.clone();
+        let fast_seen = Signal::new();
+        *self.fast_seen.borrow_mut() = fast_seen.clone();
+        let judge = !known.is_fired() && self.store.takes_whole_bodies();
         let probe_ended = Signal::new();
         let done = Signal::new();
         let connection = |i| {
-            let (halt, known, probe_ended) = (&halt, &known, &probe_ended);
+            let (halt, known, fast_seen, probe_ended) = (&halt, &known, &fast_seen, &probe_ended);
             async move {
                 if i == 0 {
                     let end = self.connection(halt, on_event).await;
                     probe_ended.fire();
                     return end;
                 }
-                match race(known.wait(), probe_ended.wait()).await {
-                    Either::Left(()) => self.connection(halt, on_event).await,
-                    Either::Right(()) => RoundEnd::Ran,
+                if let Either::Right(()) = race(known.wait(), probe_ended.wait()).await {
+                    return RoundEnd::Ran;
                 }
+                if judge && !self.fast.get() {
+                    let moment = self.clock.sleep(BULK_MS / JUDGE_PARTS);
+                    race(fast_seen.wait(), race(moment, probe_ended.wait())).await;
+                }
+                self.connection(halt, on_event).await
             }
         };
         let connections = async {
@@ -705,7 +723,15 @@ where
             );
         };
         let skip = keep.start - body_range.start;
-        let count = |n| self.count_received(n, on_event);
+        let streamed = Cell::new(0);
+        let count = |n| {
+            self.count_received(n, on_event);
+            streamed.set(streamed.get() + n);
+            let judged = streamed.get().saturating_mul(JUDGE_PARTS) >= self.options.block_size;
+            if judged && !self.fast.get() && self.came_fast(streamed.get(), sent_at) {
+                self.set_fast(true);
+            }
+        };
         // Whole only when the body is exactly the claim: nothing to skip or leave.
         let whole = match take_whole && keep == body_range {
             true => self.read_whole(&mut response.body, keep.len(), halt).await,
@@ -729,13 +755,7 @@ where
             }
         };
         drop(response); // aborts the request if the body is not finished
-        let elapsed = self.clock.now_ms().saturating_sub(sent_at);
-        // At least a block per BULK_MS (u128: no overflow whatever the sizes).
-        self.fast.set(
-            matches!(end, BodyEnd::Done)
-                && u128::from(got) * u128::from(BULK_MS)
-                    >= u128::from(self.options.block_size) * u128::from(elapsed),
-        );
+        self.set_fast(matches!(end, BodyEnd::Done) && self.came_fast(got, sent_at));
         if got > 0 {
             let piece = ByteRange {
                 start: keep.start,
@@ -752,6 +772,21 @@ where
             _ if got > 0 => Fetched::Progress,
             BodyEnd::Ended => Fetched::Failed(ended_early()),
             BodyEnd::Broken(e) => Fetched::Failed(e),
+        }
+    }
+
+    /// Whether `got` bytes since `sent_at` came at a block per [`BULK_MS`] or
+    /// faster (u128: no overflow whatever the sizes).
+    fn came_fast(&self, got: u64, sent_at: u64) -> bool {
+        let elapsed = self.clock.now_ms().saturating_sub(sent_at);
+        u128::from(got) * u128::from(BULK_MS)
+            >= u128::from(self.options.block_size) * u128::from(elapsed)
+    }
+
+    fn set_fast(&self, fast: bool) {
+        self.fast.set(fast);
+        if fast {
+            self.fast_seen.borrow().fire();
         }
     }
 
