@@ -18,9 +18,15 @@ cargo build -q --release -p fault-server
 port_file=$(mktemp) other_port_file=$(mktemp)
 rm -f "$port_file" "$other_port_file"
 e2e=target/e2e
+# The browsers' profiles go here, not to /tmp: chromedriver leaves its
+# profile behind, and after the 5 GiB test that is 5 GiB on every run.
+browsers_tmp=$PWD/target/browsers-tmp
+rm -rf "$browsers_tmp"
+mkdir -p "$browsers_tmp"
 cleanup() {
   kill "$server" 2>/dev/null || true
   rm -f "$port_file" "$other_port_file"
+  rm -rf "$browsers_tmp"
   [ -f "$e2e/nginx.pid" ] && kill "$(cat "$e2e/nginx.pid")" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -48,22 +54,22 @@ deno test --no-check --no-prompt --allow-net=127.0.0.1 --allow-read --allow-writ
 step "the npm package in workerd $(workerd --version | cut -d' ' -f2): a Worker's modules, the Durable Object store across processes and invocations"
 node --test tests/runtimes/workerd.test.mjs
 
-# The 5 GiB browser test stores 5 GiB in Chromium's profile (under TMPDIR).
-RF_DISK_FREE_GIB=$(df -Pk "${TMPDIR:-/tmp}" | awk 'NR == 2 { print int($4 / 1048576) }')
+# The 5 GiB browser test stores 5 GiB in Chromium's profile.
+RF_DISK_FREE_GIB=$(df -Pk "$browsers_tmp" | awk 'NR == 2 { print int($4 / 1048576) }')
 export RF_DISK_FREE_GIB
 if [ "$RF_DISK_FREE_GIB" -lt 12 ]; then
-  echo "note: skipping a_5_gib_file_downloads_with_64_bit_offsets in Chromium: ${RF_DISK_FREE_GIB} GiB free under ${TMPDIR:-/tmp}, 12 GiB needed"
+  echo "note: skipping a_5_gib_file_downloads_with_64_bit_offsets in Chromium: ${RF_DISK_FREE_GIB} GiB free under $browsers_tmp, 12 GiB needed"
 fi
 # The same browser suites, page and dedicated worker, in each engine (the
 # runner picks it by driver).
 step "wasm in $(chromium --version 2>/dev/null | head -n1), headless: fetch with CORS, IndexedDB, Web Locks; OPFS in a worker"
-CHROMEDRIVER=$(command -v chromedriver) cargo test --target wasm32-unknown-unknown --test browser --test worker
+TMPDIR=$browsers_tmp CHROMEDRIVER=$(command -v chromedriver) cargo test --target wasm32-unknown-unknown --test browser --test worker
 step "wasm in $(firefox-esr --version 2>/dev/null), headless"
-GECKODRIVER=$(command -v geckodriver) cargo test --target wasm32-unknown-unknown --test browser --test worker
+TMPDIR=$browsers_tmp GECKODRIVER=$(command -v geckodriver) cargo test --target wasm32-unknown-unknown --test browser --test worker
 step "wasm in WebKitGTK $(dpkg-query -W -f='${Version}' webkit2gtk-driver 2>/dev/null) (MiniBrowser under Xvfb)"
 echo "note: WebKitGTK's automation session refuses Blob values in IndexedDB; pieces are stored as bytes there"
 echo "note: WebKitGTK has no navigator.storage, so no OPFS: its worker suite checks the fallback to IndexedDB"
-SAFARIDRIVER=$(command -v WebKitWebDriver) xvfb-run -a cargo test --target wasm32-unknown-unknown --test browser --test worker
+TMPDIR=$browsers_tmp SAFARIDRIVER=$(command -v WebKitWebDriver) xvfb-run -a cargo test --target wasm32-unknown-unknown --test browser --test worker
 
 step "end to end in Chromium (Playwright, nginx, the fault server): the demo page reloaded and relaunched mid-download, reloaded while connections drop, out of quota, and { worker: true } into OPFS across a reload"
 scripts/demo-settings.sh
