@@ -7,10 +7,12 @@
 //! support is unknown, or the stored bytes are not yet proven to be the
 //! server's file, a round begins with one connection (the probe: a GET of
 //! the first missing block, never a HEAD); the others join it as soon as its
-//! response head makes the file known, not after its body. A round ends
-//! when there is nothing left to claim, when `pause()` or `suspend()` is
-//! called, or when one connection fails or finds the file changed (then
-//! every other connection stops, keeping what it received).
+//! response head makes the file known, not after its body (for a store that
+//! takes whole bodies, once its first bytes also show the network's speed:
+//! [`JUDGE_PARTS`]). A round ends when there is nothing left to claim, when
+//! `pause()` or `suspend()` is called, or when one connection fails or finds
+//! the file changed (then every other connection stops, keeping what it
+//! received).
 //!
 //! A `200` in reply to a Range request means the server ignores ranges (or,
 //! with `If-Range`, that the file changed): the stored bytes are discarded
