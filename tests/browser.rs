@@ -96,6 +96,11 @@ async fn rangeless_and_multipart_206s_are_refused() {
 }
 
 #[wasm_bindgen_test]
+async fn a_url_fetch_refuses_is_an_invalid_argument() {
+    conformance::a_url_fetch_refuses_is_an_invalid_argument("indexeddb").await;
+}
+
+#[wasm_bindgen_test]
 async fn a_compressed_206_is_refused() {
     // Chromium refuses every compressed 206 itself; Firefox delivers it decoded.
     conformance::a_compressed_206_is_refused("indexeddb", common::engine() == "chromium").await;

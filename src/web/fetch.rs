@@ -8,6 +8,7 @@ use crate::core::range::ByteRange;
 use crate::core::transport::{self, Body, Chunk, ResponseHead, Transport, TransportError};
 use crate::core::validator::Header;
 use js_sys::{Array, Promise, Uint8Array};
+use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
@@ -18,7 +19,7 @@ use web_sys::{
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(catch, js_name = fetch)]
-    fn global_fetch(request: &Request) -> Result<Promise, JsValue>;
+    fn global_fetch(url: &str, init: &RequestInit) -> Result<Promise, JsValue>;
 
     /// `Blob`, for a `slice` binding without `catch`: it clamps its
     /// arguments and never throws.
@@ -109,6 +110,26 @@ impl Chunk for WebChunk {
 pub struct FetchTransport {
     pub credentials: Option<RequestCredentials>,
     pub referrer: Option<String>,
+    /// The URL last checked, and whether it may carry `If-Range`: every
+    /// block of a download asks the same URL, so it is checked once.
+    checked: RefCell<Option<(String, bool)>>,
+}
+
+impl FetchTransport {
+    /// Checks the URL and referrer once per URL, as `new Request` does (so a
+    /// bad one is an invalid request, not a network error the driver would
+    /// retry), and answers whether `If-Range` may be sent to it.
+    fn check(&self, url: &str, init: &RequestInit) -> Result<bool, TransportError> {
+        if let Some((checked, if_range)) = &*self.checked.borrow() {
+            if checked == url {
+                return Ok(*if_range);
+            }
+        }
+        Request::new_with_str_and_init(url, init).map_err(invalid)?;
+        let if_range = no_preflight(url);
+        *self.checked.borrow_mut() = Some((url.to_owned(), if_range));
+        Ok(if_range)
+    }
 }
 
 impl Transport for FetchTransport {
@@ -118,10 +139,10 @@ impl Transport for FetchTransport {
         &self,
         request: &transport::Request,
     ) -> Result<transport::Response<FetchBody>, TransportError> {
-        let abort = AbortOnDrop(AbortController::new().map_err(network)?);
+        let abort = AbortController::new().map_err(network)?;
         let init = RequestInit::new();
         init.set_method("GET");
-        init.set_signal(Some(&abort.0.signal()));
+        init.set_signal(Some(&abort.signal()));
         if let Some(credentials) = self.credentials {
             init.set_credentials(credentials);
         }
@@ -137,26 +158,23 @@ impl Transport for FetchTransport {
         if let Some(range) = request.range.as_ref().and_then(ByteRange::header_value) {
             headers.set("Range", &range).map_err(invalid)?;
         }
-        if let Some(tag) = request
-            .if_range
-            .as_ref()
-            .filter(|_| no_preflight(&request.url))
-        {
+        let if_range_allowed = self.check(&request.url, &init)?;
+        if let Some(tag) = request.if_range.as_ref().filter(|_| if_range_allowed) {
             headers.set("If-Range", tag).map_err(invalid)?;
         }
         init.set_headers(&headers);
-        let js_request = Request::new_with_str_and_init(&request.url, &init).map_err(invalid)?;
-        let response: Response = JsFuture::from(global_fetch(&js_request).map_err(network)?)
-            .await
-            .map_err(network)?
-            .dyn_into()
-            .map_err(|_| TransportError::Network("fetch did not return a Response".into()))?;
+        let response: Response =
+            JsFuture::from(global_fetch(&request.url, &init).map_err(network)?)
+                .await
+                .map_err(network)?
+                .dyn_into()
+                .map_err(|_| TransportError::Network("fetch did not return a Response".into()))?;
         Ok(transport::Response {
             head: head_of(&response),
             body: FetchBody {
                 unread: Some(response),
                 reader: None,
-                _abort: abort,
+                abort: Some(abort),
             },
         })
     }
@@ -214,7 +232,9 @@ pub struct FetchBody {
     /// The response until either begins.
     unread: Option<Response>,
     reader: Option<ReadableStreamDefaultReader>,
-    _abort: AbortOnDrop,
+    /// Aborts the request when the body is dropped unfinished; `None` once
+    /// it was taken whole (aborting then would only cost the page time).
+    abort: Option<AbortController>,
 }
 
 impl Body for FetchBody {
@@ -256,42 +276,38 @@ impl Body for FetchBody {
             Ok(promise) => JsFuture::from(promise).await,
             Err(e) => Err(e),
         };
-        Some(
-            blob.map_err(network)
-                .and_then(|blob| {
-                    blob.dyn_into::<Blob>()
-                        .map_err(|_| TransportError::Network("response.blob() gave no Blob".into()))
-                })
-                .map(WebChunk::Blob),
-        )
+        let blob = blob.map_err(network).and_then(|blob| {
+            blob.dyn_into::<Blob>()
+                .map_err(|_| TransportError::Network("response.blob() gave no Blob".into()))
+        });
+        if blob.is_ok() {
+            self.abort = None;
+        }
+        Some(blob.map(WebChunk::Blob))
     }
 }
 
-/// An abandoned body is cancelled before its request is aborted: WebKit
-/// keeps an aborted request's socket open until the server closes it, and
-/// six such sockets block every later request to that host.
+/// An abandoned body (paused, stalled, not needed) is cancelled, then its
+/// request aborted, so the connection is released at once. Cancelled first:
+/// WebKit keeps an aborted request's socket open until the server closes
+/// it, and six such sockets block every later request to that host.
 impl Drop for FetchBody {
     fn drop(&mut self) {
         let cancel = match (&self.reader, self.unread.as_ref().and_then(Response::body)) {
-            (Some(reader), _) => reader.cancel(),
-            (None, Some(stream)) => stream.cancel(),
-            (None, None) => return,
+            (Some(reader), _) => Some(reader.cancel()),
+            (None, Some(stream)) => Some(stream.cancel()),
+            (None, None) => None,
         };
-        // The outcome does not matter; awaiting it keeps a rejection handled.
-        let cancelled = JsFuture::from(cancel);
-        wasm_bindgen_futures::spawn_local(async move {
-            let _ = cancelled.await;
-        });
-    }
-}
-
-/// Aborts its request when dropped: when a body is abandoned (paused,
-/// stalled, not needed) the connection is released at once.
-struct AbortOnDrop(AbortController);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+        if let Some(cancel) = cancel {
+            // The outcome does not matter; awaiting it keeps a rejection handled.
+            let cancelled = JsFuture::from(cancel);
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = cancelled.await;
+            });
+        }
+        if let Some(abort) = &self.abort {
+            abort.abort();
+        }
     }
 }
 

@@ -134,6 +134,18 @@ pub async fn rangeless_and_multipart_206s_are_refused(store: &str, cross_origin:
     }
 }
 
+/// A URL that fetch refuses to send (user and password in it) is the
+/// caller's mistake: `INVALID_ARGUMENT` at once, with no request and no retry.
+pub async fn a_url_fetch_refuses_is_an_invalid_argument(store: &str) {
+    let name = unique("userinfo");
+    configure(&name, &format!("size={}", MIB)).await;
+    let url = file_url(&name).replacen("://", "://user:secret@", 1);
+    let dl = open(&url, opts(store, MIB, 1, &[])).await.unwrap();
+    let error = JsFuture::from(start(&dl)).await.unwrap_err();
+    assert_eq!(error_code(&error), "INVALID_ARGUMENT", "{error:?}");
+    assert!(log(&name).await.is_empty(), "nothing was sent");
+}
+
 /// A compressed 206 is never counted as range bytes. Node delivers it (decoded),
 /// and the client refuses it by its Content-Encoding; Chromium refuses every
 /// compressed 206 itself (fetch fails), so there it is a network error after
