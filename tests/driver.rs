@@ -891,10 +891,7 @@ fn a_5_gib_file_uses_64_bit_offsets_end_to_end() {
     let server = Server::new(size, 59);
     server.chunk.set(1 << 20);
     let store = CheckingStore::new(59);
-    let opts = || resumable_fetch::core::Options {
-        block_size: 256 << 20,
-        ..options(BLOCK, 4)
-    };
+    let opts = || options(256 << 20, 4);
     let open = || {
         block_on(resumable_fetch::core::Download::open(
             ScriptedTransport(server.clone()),
@@ -1265,14 +1262,44 @@ fn fast_blocks_are_taken_whole_where_the_store_keeps_them() {
 }
 
 #[test]
+fn blocks_taken_whole_may_be_larger_than_streamed_ones() {
+    let server = Server::new(10_000, 53);
+    let store = WholeStore::default();
+    let mut opts = options(BLOCK, 3);
+    opts.whole_block_size = 2 * BLOCK;
+    let dl = open_whole(&server, &store, opts);
+    assert_eq!(run_whole(&dl), Ok(Outcome::Complete));
+    let whole = block_on(dl.assemble()).expect("assemble").concat();
+    assert_eq!(whole, server.content());
+    // The probe streams a block; the rest are taken whole, up to the next
+    // multiple of the larger size.
+    let asked: Vec<_> = server.log.borrow().iter().filter_map(|s| s.asked).collect();
+    assert_eq!(asked[0], r(0, BLOCK));
+    let mut rest = asked[1..].to_vec();
+    rest.sort_by_key(|a| a.start);
+    assert_eq!(rest[..2], [r(BLOCK, 2 * BLOCK), r(2 * BLOCK, 4 * BLOCK)]);
+    assert_eq!(rest.last(), Some(&r(8 * BLOCK, 10_000)));
+    assert_eq!(server.whole_bodies.get(), asked.len() - 1);
+    assert_eq!(server.sent(), 10_000, "each byte once");
+}
+
+#[test]
 fn slow_blocks_are_streamed() {
     // 5 bytes per 10 ms chunk: a 1 KiB block takes 2 s.
     let server = Server::new(4096, 51);
     server.chunk.set(5);
     let store = WholeStore::default();
-    let dl = open_whole(&server, &store, options(BLOCK, 2));
+    let mut opts = options(BLOCK, 2);
+    opts.whole_block_size = 2 * BLOCK;
+    let dl = open_whole(&server, &store, opts);
     assert_eq!(run_whole(&dl), Ok(Outcome::Complete));
     assert_eq!(server.whole_bodies.get(), 0);
+    // Streamed blocks keep the streamed size.
+    assert!(server
+        .log
+        .borrow()
+        .iter()
+        .all(|s| s.asked.is_some_and(|a| a.len() <= BLOCK)));
     // The second connection waited its moment (an eighth of BULK_MS) for the
     // probe to show its speed, then joined it streaming, long before the
     // probe's body ended (about 2 s).

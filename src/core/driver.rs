@@ -79,9 +79,10 @@ pub const OVERLAP: u64 = 64 << 10;
 /// runs never have more than one or two.
 const MAX_IDLE_ROUNDS: u32 = 100;
 /// When the last block to arrive came at least this fast (a block in this
-/// many milliseconds), connections take their next block whole, where the
-/// store wants that ([`Store::takes_whole_bodies`]): in a browser the body then never
-/// passes through the page (about 1.5× the throughput on a fast network).
+/// many milliseconds), connections take their next block whole, and of
+/// `Options::whole_block_size`, where the store wants that
+/// ([`Store::takes_whole_bodies`]): in a browser the body then never passes
+/// through the page (about 1.5× the throughput on a fast network).
 /// The price: progress moves a block at a time, and a body that fails
 /// part-way keeps nothing, so slower networks stream every block.
 pub const BULK_MS: u64 = 1_000;
@@ -201,7 +202,7 @@ where
             url: RefCell::new(options.url.clone()),
             state: RefCell::new(State {
                 record: Record::new(&options.id, &options.url, clock.now_ms()),
-                plan: Plan::new(options.block_size),
+                plan: Plan::default(),
                 unsaved: 0,
                 meter: Meter::default(),
                 last_emit: None,
@@ -582,8 +583,14 @@ where
                 return RoundEnd::Ran; // the run pauses when the others are done
             }
             let claim = {
+                let block = match self.fast.get() && self.store.takes_whole_bodies() {
+                    true => self.options.whole_block_size,
+                    false => self.options.block_size,
+                };
                 let state = &mut *self.state.borrow_mut();
-                state.plan.claim(&state.record.pieces, state.record.total())
+                state
+                    .plan
+                    .claim(&state.record.pieces, state.record.total(), block)
             };
             let Some(claim) = claim else {
                 return RoundEnd::Ran;

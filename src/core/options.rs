@@ -24,8 +24,13 @@ pub struct Options {
     pub id: String,
     /// Parallel range requests. HTTP/1.1 browsers allow 6 per host and the page needs some.
     pub connections: u32,
-    /// Bytes per range request and per stored piece.
+    /// Bytes per range request and per stored piece: the `blockSize` option.
     pub block_size: u64,
+    /// The same for a block taken whole (`Store::takes_whole_bodies`, on a
+    /// fast network). By default it is larger: such a block never passes
+    /// through the program's memory, and fewer, larger Blob values cost the
+    /// browser less (docs/BENCHMARKS.md). `blockSize` sets both.
+    pub whole_block_size: u64,
     /// Consecutive failed attempts tolerated before a transient error is reported.
     pub retries: u32,
     /// A body with no new byte for this long is aborted and retried.
@@ -48,6 +53,7 @@ pub struct Options {
 
 pub const DEFAULT_CONNECTIONS: u32 = 4;
 pub const DEFAULT_BLOCK_SIZE: u64 = 8 << 20;
+pub const DEFAULT_WHOLE_BLOCK_SIZE: u64 = 16 << 20;
 pub const DEFAULT_RETRIES: u32 = 5;
 pub const DEFAULT_STALL_TIMEOUT_MS: u64 = 30_000;
 
@@ -65,6 +71,7 @@ impl Options {
             id: default_id(url),
             connections: DEFAULT_CONNECTIONS,
             block_size: DEFAULT_BLOCK_SIZE,
+            whole_block_size: DEFAULT_WHOLE_BLOCK_SIZE,
             retries: DEFAULT_RETRIES,
             stall_timeout_ms: DEFAULT_STALL_TIMEOUT_MS,
             max_requests: None,
@@ -74,6 +81,12 @@ impl Options {
             integrity: None,
             browser: true,
         }
+    }
+
+    /// The `blockSize` option: one size for every block, streamed or whole.
+    pub fn set_block_size(&mut self, bytes: u64) {
+        self.block_size = bytes;
+        self.whole_block_size = bytes;
     }
 
     pub fn validate(&self) -> Result<(), Error> {
@@ -90,6 +103,12 @@ impl Options {
             MAX_CONNECTIONS.into(),
         )?;
         in_range("blockSize", self.block_size, MIN_BLOCK_SIZE, MAX_BLOCK_SIZE)?;
+        in_range(
+            "blockSize",
+            self.whole_block_size,
+            MIN_BLOCK_SIZE,
+            MAX_BLOCK_SIZE,
+        )?;
         in_range("retries", self.retries.into(), 0, MAX_RETRIES.into())?;
         in_range(
             "stallTimeoutMs",
@@ -178,6 +197,19 @@ mod tests {
         let o = Options::new("https://h/f.bin?x=1#part");
         assert_eq!(o.id, "https://h/f.bin?x=1");
         assert_eq!(o.validate(), Ok(()));
+    }
+
+    #[test]
+    fn block_size_sets_streamed_and_whole_blocks_alike() {
+        let mut o = Options::new("https://h/f");
+        assert!(
+            o.whole_block_size > o.block_size,
+            "larger whole blocks by default"
+        );
+        o.set_block_size(3 << 20);
+        assert_eq!((o.block_size, o.whole_block_size), (3 << 20, 3 << 20));
+        o.set_block_size(10);
+        assert!(o.validate().is_err());
     }
 
     #[test]

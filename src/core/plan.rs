@@ -120,25 +120,18 @@ impl Pieces {
 }
 
 /// Chooses ranges to fetch for up to N connections.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Plan {
-    block_size: u64,
     /// Ranges some connection is fetching now.
     claims: Vec<ByteRange>,
 }
 
 impl Plan {
-    pub fn new(block_size: u64) -> Self {
-        Self {
-            block_size: block_size.max(1),
-            claims: Vec::new(),
-        }
-    }
-
     /// Claims the lowest missing range that nobody is fetching, at most up to
-    /// the next block boundary. With `total` unknown, the file is taken to go
-    /// on: the range ends at the next boundary.
-    pub fn claim(&mut self, pieces: &Pieces, total: Option<u64>) -> Option<ByteRange> {
+    /// the next multiple of `block`. With `total` unknown, the file is taken
+    /// to go on: the range ends at that boundary.
+    pub fn claim(&mut self, pieces: &Pieces, total: Option<u64>, block: u64) -> Option<ByteRange> {
+        let block = block.max(1);
         let mut start = 0u64;
         loop {
             if total.is_some_and(|t| start >= t) {
@@ -149,7 +142,7 @@ impl Plan {
                 start = end;
                 continue;
             }
-            let boundary = (start / self.block_size + 1).saturating_mul(self.block_size);
+            let boundary = (start / block + 1).saturating_mul(block);
             let mut end = total.map_or(boundary, |t| boundary.min(t));
             // Stop before the next stored or claimed byte.
             if let Some(next) = self.next_taken(pieces, start) {
@@ -261,15 +254,15 @@ mod tests {
     #[test]
     fn claims_blocks_in_order_for_several_connections() {
         let pieces = Pieces::new();
-        let mut plan = Plan::new(100);
-        assert_eq!(plan.claim(&pieces, Some(250)), Some(r(0, 100)));
-        assert_eq!(plan.claim(&pieces, Some(250)), Some(r(100, 200)));
-        assert_eq!(plan.claim(&pieces, Some(250)), Some(r(200, 250)));
-        assert_eq!(plan.claim(&pieces, Some(250)), None);
+        let mut plan = Plan::default();
+        assert_eq!(plan.claim(&pieces, Some(250), 100), Some(r(0, 100)));
+        assert_eq!(plan.claim(&pieces, Some(250), 100), Some(r(100, 200)));
+        assert_eq!(plan.claim(&pieces, Some(250), 100), Some(r(200, 250)));
+        assert_eq!(plan.claim(&pieces, Some(250), 100), None);
         assert_eq!(plan.in_flight(), 3);
         // A failed block is released and handed out again.
         plan.release(r(100, 200));
-        assert_eq!(plan.claim(&pieces, Some(250)), Some(r(100, 200)));
+        assert_eq!(plan.claim(&pieces, Some(250), 100), Some(r(100, 200)));
     }
 
     #[test]
@@ -278,28 +271,28 @@ mod tests {
         pieces.insert(r(0, 100));
         pieces.insert(r(100, 137)); // a body cut off after 37 bytes
         pieces.insert(r(200, 300));
-        let mut plan = Plan::new(100);
-        assert_eq!(plan.claim(&pieces, Some(1000)), Some(r(137, 200)));
-        assert_eq!(plan.claim(&pieces, Some(1000)), Some(r(300, 400)));
+        let mut plan = Plan::default();
+        assert_eq!(plan.claim(&pieces, Some(1000), 100), Some(r(137, 200)));
+        assert_eq!(plan.claim(&pieces, Some(1000), 100), Some(r(300, 400)));
     }
 
     #[test]
     fn stops_before_the_next_stored_piece() {
         let mut pieces = Pieces::new();
         pieces.insert(r(50, 60));
-        let mut plan = Plan::new(100);
-        assert_eq!(plan.claim(&pieces, Some(100)), Some(r(0, 50)));
-        assert_eq!(plan.claim(&pieces, Some(100)), Some(r(60, 100)));
-        assert_eq!(plan.claim(&pieces, Some(100)), None);
+        let mut plan = Plan::default();
+        assert_eq!(plan.claim(&pieces, Some(100), 100), Some(r(0, 50)));
+        assert_eq!(plan.claim(&pieces, Some(100), 100), Some(r(60, 100)));
+        assert_eq!(plan.claim(&pieces, Some(100), 100), None);
     }
 
     #[test]
     fn unknown_total_goes_on_block_by_block() {
         let mut pieces = Pieces::new();
         pieces.insert(r(0, 100));
-        let mut plan = Plan::new(100);
-        assert_eq!(plan.claim(&pieces, None), Some(r(100, 200)));
-        assert_eq!(plan.claim(&pieces, None), Some(r(200, 300)));
+        let mut plan = Plan::default();
+        assert_eq!(plan.claim(&pieces, None, 100), Some(r(100, 200)));
+        assert_eq!(plan.claim(&pieces, None, 100), Some(r(200, 300)));
     }
 
     #[test]
@@ -307,10 +300,20 @@ mod tests {
         let five_gib = 5u64 << 30;
         let mut pieces = Pieces::new();
         pieces.insert(r(0, five_gib - 10));
-        let mut plan = Plan::new(8 << 20);
+        let mut plan = Plan::default();
         assert_eq!(
-            plan.claim(&pieces, Some(five_gib)),
+            plan.claim(&pieces, Some(five_gib), 8 << 20),
             Some(r(five_gib - 10, five_gib))
         );
+    }
+
+    #[test]
+    fn a_larger_block_ends_at_its_own_boundary() {
+        let mut pieces = Pieces::new();
+        pieces.insert(r(0, 100)); // a block of 100, then blocks of 200
+        let mut plan = Plan::default();
+        assert_eq!(plan.claim(&pieces, Some(1000), 200), Some(r(100, 200)));
+        assert_eq!(plan.claim(&pieces, Some(1000), 200), Some(r(200, 400)));
+        assert_eq!(plan.claim(&pieces, Some(1000), 100), Some(r(400, 500)));
     }
 }

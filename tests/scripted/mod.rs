@@ -438,11 +438,12 @@ pub type Store = MemoryStore<Vec<u8>>;
 pub type Dl = Download<ScriptedTransport, Store, VirtualClock>;
 
 pub fn options(block_size: u64, connections: u32) -> Options {
-    Options {
-        block_size,
+    let mut options = Options {
         connections,
         ..Options::new("https://files.example/data.bin")
-    }
+    };
+    options.set_block_size(block_size);
+    options
 }
 
 /// Opens a download of the server's file on its clock.
