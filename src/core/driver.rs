@@ -582,8 +582,11 @@ where
             if self.out_of_requests() {
                 return RoundEnd::Ran; // the run pauses when the others are done
             }
+            // One decision for the claim's size and how its body is read: a
+            // block of `whole_block_size` is never held in memory.
+            let take_whole = self.fast.get() && self.store.takes_whole_bodies();
             let claim = {
-                let block = match self.fast.get() && self.store.takes_whole_bodies() {
+                let block = match take_whole {
                     true => self.options.whole_block_size,
                     false => self.options.block_size,
                 };
@@ -595,7 +598,7 @@ where
             let Some(claim) = claim else {
                 return RoundEnd::Ran;
             };
-            let fetched = self.fetch(claim, halt, on_event).await;
+            let fetched = self.fetch(claim, take_whole, halt, on_event).await;
             self.state.borrow_mut().plan.release(claim);
             match fetched {
                 Fetched::Progress => failures = 0,
@@ -687,15 +690,16 @@ where
         Ok(())
     }
 
-    /// One ranged GET: check the response, read the body, store what arrived.
+    /// One ranged GET: check the response, read the body (whole if
+    /// `take_whole` and the transport can), store what arrived.
     async fn fetch(
         &self,
         claim: ByteRange,
+        take_whole: bool,
         halt: &Signal,
         on_event: &dyn Fn(&Event),
     ) -> Fetched<T::Body> {
         let sent_at = self.clock.now_ms();
-        let take_whole = self.fast.get() && self.store.takes_whole_bodies();
         let mut response = match self.send(claim, halt).await {
             Ok(response) => response,
             Err(fetched) => return fetched,
