@@ -195,9 +195,19 @@ impl Record {
             if count == 0 {
                 return Err(RecordError::Corrupt("empty run of pieces"));
             }
-            // Bounds the work a damaged count can cause.
-            if pieces.len() as u64 + count > MAX_PIECES {
+            // Bounds the work a damaged count can cause. Saturating: a count
+            // near u64::MAX must not wrap to a small sum and pass.
+            if (pieces.len() as u64).saturating_add(count) > MAX_PIECES {
                 return Err(RecordError::Corrupt("too many pieces"));
+            }
+            // Checked before the run is expanded, so that a damaged run is
+            // rejected without first inserting up to MAX_PIECES pieces.
+            let run_end = len
+                .checked_mul(count)
+                .and_then(|bytes| start.checked_add(bytes))
+                .ok_or(RecordError::Corrupt("piece offset overflows"))?;
+            if total.is_some_and(|t| run_end > t) {
+                return Err(RecordError::Corrupt("pieces past the end of the file"));
             }
             for _ in 0..count {
                 let end = start
@@ -520,6 +530,49 @@ mod tests {
         assert_eq!(
             Record::decode(&sealed(body)),
             Err(RecordError::Corrupt("trailing bytes"))
+        );
+    }
+
+    /// The runs of pieces `(gap, len, count)` appended to a record with no
+    /// pieces and no total, sealed with a valid checksum.
+    fn with_runs(runs: &[(u64, u64, u64)]) -> Vec<u8> {
+        let mut w = Writer(without_crc(&Record::new("i", "u", 0)));
+        w.0.pop(); // the run count, 0
+        w.u64(runs.len() as u64);
+        for &(gap, len, count) in runs {
+            w.u64(gap);
+            w.u64(len);
+            w.u64(count);
+        }
+        sealed(w.0)
+    }
+
+    /// A count that makes `pieces + count` wrap used to panic (debug) or,
+    /// wrapped in release, expand pieces until memory ran out.
+    #[test]
+    fn rejects_a_run_count_that_would_overflow_the_piece_bound() {
+        let bytes = with_runs(&[(0, 1, 1), (0, 1, u64::MAX)]);
+        assert_eq!(
+            Record::decode(&bytes),
+            Err(RecordError::Corrupt("too many pieces"))
+        );
+        // At the bound but past the end of the u64 offsets: rejected before
+        // any of its pieces is inserted.
+        let bytes = with_runs(&[(u64::MAX - 10, 1 << 40, MAX_PIECES)]);
+        assert_eq!(
+            Record::decode(&bytes),
+            Err(RecordError::Corrupt("piece offset overflows"))
+        );
+        // And a run past the stated total, likewise.
+        let mut rec = Record::new("i", "u", 0);
+        rec.validators.total = Some(10);
+        let mut w = Writer(without_crc(&rec));
+        w.0.pop();
+        w.0.extend_from_slice(&[1, 0, 1]);
+        w.u64(MAX_PIECES);
+        assert_eq!(
+            Record::decode(&sealed(w.0)),
+            Err(RecordError::Corrupt("pieces past the end of the file"))
         );
     }
 }
