@@ -96,6 +96,9 @@ pub enum StoreErrorKind {
     Corrupt,
     /// Anything else the backend reported.
     Failed,
+    /// A store the application supplied broke its contract (a method
+    /// returned the wrong type): the caller's mistake, `INVALID_ARGUMENT`.
+    Invalid,
 }
 
 impl StoreError {
@@ -123,6 +126,7 @@ impl Error {
                 StoreErrorKind::Unavailable => "STORAGE_UNAVAILABLE",
                 StoreErrorKind::Corrupt => "STORAGE_CORRUPT",
                 StoreErrorKind::Failed => "STORAGE_FAILED",
+                StoreErrorKind::Invalid => "INVALID_ARGUMENT",
             },
             Error::InvalidArgument { .. } => "INVALID_ARGUMENT",
             Error::Locked { .. } => "LOCKED",
@@ -286,6 +290,7 @@ impl fmt::Display for StoreError {
                 self.message
             ),
             StoreErrorKind::Failed => write!(f, "storage failed: {}", self.message),
+            StoreErrorKind::Invalid => write!(f, "invalid `store`: {}", self.message),
         }
     }
 }
@@ -318,6 +323,10 @@ mod tests {
         );
         assert_eq!(
             Error::invalid("connections", "x").code(),
+            "INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            Error::Storage(StoreError::new(StoreErrorKind::Invalid, "x")).code(),
             "INVALID_ARGUMENT"
         );
     }
