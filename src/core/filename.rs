@@ -28,29 +28,42 @@ pub fn choose(caller: Option<&str>, server: Option<&str>, url: &str) -> String {
 
 /// Makes `name` safe to save; may return an empty string.
 pub fn sanitize(name: &str) -> String {
-    let mut out: String = name
+    let out: String = name
         .chars()
         .filter(|c| !c.is_control() && !r#"\/:*?"<>|"#.contains(*c))
         .collect();
-    let trimmed_len = out.trim_end_matches(['.', ' ']).len();
-    out.truncate(trimmed_len);
-    let trimmed = out.trim_start().to_string();
-    let mut out = trimmed;
+    // Trimmed again after the cut, which can end the name in a space or a
+    // dot, or leave a reserved name ("CON" and spaces, cut before the rest).
+    let mut out = trim(&truncate_keeping_extension(&trim(&out), MAX_BYTES));
     if is_reserved(&out) {
-        out.insert(0, '_');
+        out = trim(&truncate_keeping_extension(&format!("_{out}"), MAX_BYTES));
     }
-    truncate_keeping_extension(&out, MAX_BYTES)
+    out
 }
 
-/// Windows device names, with or without an extension (`CON`, `nul.txt`, `COM1`).
+/// Without the trailing dots and spaces Windows drops, or leading blanks.
+fn trim(name: &str) -> String {
+    name.trim_end_matches(['.', ' ']).trim_start().to_string()
+}
+
+/// Windows device names, with or without an extension (`CON`, `nul.txt`,
+/// `COM1`), the ports with a superscript digit (`COM¹`) and the console's
+/// (`CONIN$`) included, as Windows and Python's `ntpath.isreserved` have them.
 fn is_reserved(name: &str) -> bool {
     let stem = name.split('.').next().unwrap_or(name).trim_end();
     let upper = stem.to_ascii_uppercase();
-    matches!(upper.as_str(), "CON" | "PRN" | "AUX" | "NUL")
-        || (upper.len() == 4
-            && (upper.starts_with("COM") || upper.starts_with("LPT"))
-            && upper.as_bytes()[3].is_ascii_digit()
-            && upper.as_bytes()[3] != b'0')
+    let port = upper
+        .strip_prefix("COM")
+        .or_else(|| upper.strip_prefix("LPT"));
+    matches!(
+        upper.as_str(),
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
+    ) || port.is_some_and(|n| {
+        matches!(
+            n,
+            "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "¹" | "²" | "³"
+        )
+    })
 }
 
 /// Cuts `name` to at most `max` bytes on a character boundary, keeping a
@@ -286,5 +299,29 @@ mod tests {
         assert!(cut.ends_with(".gz"));
         let cut = sanitize(&long_utf8);
         assert!(cut.len() <= 255 && cut.ends_with(".bin"), "{cut}");
+    }
+
+    /// Found by tests/properties.rs: a cut at 255 bytes could end the name
+    /// in a space or a dot, or leave only a device name; and Windows also
+    /// reserves the ports with a superscript digit and the console's names.
+    #[test]
+    fn sanitized_names_stay_safe_when_cut() {
+        let spaced = format!("{} {}", "a".repeat(254), "b".repeat(10));
+        assert_eq!(sanitize(&spaced), "a".repeat(254));
+        let dotted = format!("{}.{}", "a".repeat(254), "b".repeat(20));
+        assert_eq!(sanitize(&dotted), "a".repeat(254));
+        let device = format!("CON{}x", " ".repeat(300));
+        assert_eq!(sanitize(&device), "_CON");
+        let device_ext = format!("CON{}x.txt", " ".repeat(300));
+        let cut = sanitize(&device_ext);
+        assert!(
+            cut.starts_with("_CON ") && cut.ends_with(".txt") && cut.len() <= 255,
+            "{cut}"
+        );
+        for name in ["COM¹", "lpt³.txt", "CONIN$", "conout$.log"] {
+            assert_eq!(sanitize(name), format!("_{name}"), "{name}");
+        }
+        assert_eq!(sanitize("COM10"), "COM10");
+        assert_eq!(sanitize("CONIN"), "CONIN");
     }
 }
