@@ -9,7 +9,6 @@ mod remote;
 
 use crate::core::driver;
 use crate::core::record::Record;
-use crate::core::small_map::SmallMap;
 use crate::core::{self, filename, Error, OnServerChange, Options};
 use crate::web::lock::DownloadLock;
 use crate::web::{js, Backend, FetchTransport, StoreChoice};
@@ -39,12 +38,16 @@ export type StoreKind = 'auto' | 'opfs' | 'indexeddb' | 'memory';
 export interface CustomStore {
   /** What `dl.store` and `Download.list()` report. Default 'custom'. */
   readonly name?: string;
-  /** The record last put for `id`, or null/undefined when there is none. */
-  getRecord(id: string): Promise<Uint8Array | null | undefined> | Uint8Array | null | undefined;
+  /**
+   * The record last put for `id` (its bytes as any BufferSource: a Uint8Array,
+   * an ArrayBuffer, another typed array or a DataView), or null/undefined when
+   * there is none. Anything else is INVALID_ARGUMENT, and nothing is deleted.
+   */
+  getRecord(id: string): Promise<BufferSource | null | undefined> | BufferSource | null | undefined;
   /** Replaces the record of `id`. */
   putRecord(id: string, record: Uint8Array): Promise<void> | void;
-  /** Every record stored (those of other libraries are not expected here). */
-  records(): Promise<Uint8Array[]> | Uint8Array[];
+  /** Every record stored (those of other libraries are not expected here), as BufferSources. */
+  records(): Promise<BufferSource[]> | BufferSource[];
   /** Writes `data` at byte `offset` of the file of `id` (growing it as needed). */
   write(id: string, offset: number, data: Uint8Array): Promise<void> | void;
   /** Exactly `length` bytes at byte `offset` of the file of `id`. */
@@ -54,6 +57,23 @@ export interface CustomStore {
   /** Optional: the first `size` bytes of the file as a Blob, ideally disk-backed.
    * Without it, `blob()` reads the file into memory. */
   file?(id: string, size: number): Promise<Blob> | Blob;
+  /**
+   * Optional: the length in bytes of the data stored for `id` (null/undefined:
+   * none). A record is trusted no further than this when it is loaded, so a
+   * record that outlived its data is downloaded again. Without it, the last
+   * claimed byte of each piece is read back instead.
+   */
+  size?(id: string): Promise<number | null | undefined> | number | null | undefined;
+  /**
+   * Optional: the one-writer lock of `id` across processes sharing this store.
+   * Resolves a release function when this process now holds it, or null when
+   * another process does (the call fails with LOCKED). A throw is
+   * STORAGE_FAILED. Called when a download starts, is cancelled or removed,
+   * after this context's own lock (and the Web Lock where there is one); the
+   * release is called when that ends, and if it throws or rejects, that is
+   * logged.
+   */
+  lock?(id: string): Promise<(() => void | Promise<void>) | null>;
 }
 
 /** Which stores `Download.list()` and `Download.remove()` look in. Default: every built-in one. */
@@ -155,12 +175,6 @@ export interface DownloadError extends Error {
   code: DownloadErrorCode;
 }
 "#;
-
-thread_local! {
-    /// Downloads running in this page or worker (a set: the ids are the
-    /// keys): a second writer is refused.
-    static RUNNING: RefCell<SmallMap<String, ()>> = RefCell::new(SmallMap::new());
-}
 
 /// A resumable download. Create it with `Download.open`.
 #[wasm_bindgen]
@@ -389,7 +403,7 @@ impl Download {
         #[wasm_bindgen(unchecked_optional_param_type = "StoreSelection")] options: Option<JsValue>,
     ) -> Promise {
         future_to_promise(async move {
-            let choice = store_selection(options).map_err(to_js)?;
+            let choice = store_selection(options.as_ref()).map_err(to_js)?;
             let out = Array::new();
             for backend in Backend::all(choice).await {
                 for record in driver::list(&backend).await.map_err(to_js)? {
@@ -408,12 +422,11 @@ impl Download {
         #[wasm_bindgen(unchecked_optional_param_type = "StoreSelection")] options: Option<JsValue>,
     ) -> Promise {
         future_to_promise(async move {
-            let choice = store_selection(options).map_err(to_js)?;
-            if RUNNING.with(|r| r.borrow().contains_key(&id)) {
-                return Err(to_js(Error::Locked { id }));
-            }
-            let _lock = DownloadLock::take(&id).await.map_err(to_js)?;
-            for backend in Backend::all(choice).await {
+            let choice = store_selection(options.as_ref()).map_err(to_js)?;
+            let backends = Backend::all(choice).await;
+            let hooks: Vec<_> = backends.iter().filter_map(Backend::custom).collect();
+            let _lock = DownloadLock::take(&id, &hooks).await.map_err(to_js)?;
+            for backend in backends {
                 core::store::Store::remove(&backend, &id)
                     .await
                     .map_err(|e| to_js(e.into()))?;
@@ -454,10 +467,8 @@ impl Download {
 /// Removes `id` from `backend` if it is stale once its lock is held (it
 /// may have moved on since it was listed); `false` if it was left alone.
 async fn prune_one(backend: &Backend, id: &str, max_age: u64) -> Result<bool, Error> {
-    if RUNNING.with(|r| r.borrow().contains_key(id)) {
-        return Ok(false);
-    }
-    let _lock = match DownloadLock::take(id).await {
+    let hooks: Vec<_> = backend.custom().into_iter().collect();
+    let _lock = match DownloadLock::take(id, &hooks).await {
         Ok(lock) => lock,
         Err(Error::Locked { .. }) => return Ok(false),
         Err(e) => return Err(e),
@@ -486,7 +497,7 @@ fn parse_prune(options: &JsValue) -> Result<(u64, StoreChoice), Error> {
             "it is required: the age in milliseconds past which a partial download is removed",
         )
     })?;
-    Ok((max_age, store_selection(Some(options.clone()))?))
+    Ok((max_age, store_selection(Some(options))?))
 }
 
 /// A `DownloadError`: a real `Error` named `DownloadError` with a `code`.
@@ -599,7 +610,7 @@ fn parse_options(url: &str, options: &JsValue) -> Result<Parsed, Error> {
     if let Some(id) = string(options, "id")? {
         parsed.id = id;
     }
-    let store = js::get(options, "store");
+    let store = option(options, "store")?;
     if !store.is_undefined() {
         choice = StoreChoice::parse(store)?;
     }
@@ -619,7 +630,7 @@ fn parse_options(url: &str, options: &JsValue) -> Result<Parsed, Error> {
         // 0 stays 0 for validate() to refuse; more than u32 is no limit.
         parsed.max_requests = Some(u32::try_from(n).unwrap_or(u32::MAX));
     }
-    parsed.headers = headers(&js::get(options, "headers"))?;
+    parsed.headers = headers(&option(options, "headers")?)?;
     parsed.browser = js::is_browser();
     if let Some(credentials) = string(options, "credentials")? {
         transport.credentials = Some(match credentials.as_str() {
@@ -659,7 +670,7 @@ fn parse_options(url: &str, options: &JsValue) -> Result<Parsed, Error> {
             }
         };
     }
-    let worker = match js::get(options, "worker") {
+    let worker = match option(options, "worker")? {
         w if w.is_undefined() => false,
         w => w
             .as_bool()
@@ -674,9 +685,23 @@ fn parse_options(url: &str, options: &JsValue) -> Result<Parsed, Error> {
     })
 }
 
+/// The option `key`: an own property of `options` (an inherited one is not
+/// the caller's), `undefined` when absent. A getter or Proxy trap that
+/// throws is `INVALID_ARGUMENT` naming the option, never an exception
+/// through wasm.
+fn option(options: &JsValue, key: &str) -> Result<JsValue, Error> {
+    js::own(options, key)
+        .map_err(|e| Error::invalid(key, format!("reading it threw: {}", js::message(&e))))
+}
+
 /// Refuses a key that is not one of `names`: a typo never goes unnoticed.
 fn only_options(options: &JsValue, names: &[&str]) -> Result<(), Error> {
-    let keys = Object::keys::<JsValue>(options.unchecked_ref());
+    let keys = js::keys(options).map_err(|e| {
+        Error::invalid(
+            "options",
+            format!("listing its keys threw: {}", js::message(&e)),
+        )
+    })?;
     for key in keys.iter() {
         let key = key.as_string().unwrap_or_default();
         if !names.contains(&key.as_str()) {
@@ -690,10 +715,11 @@ fn only_options(options: &JsValue, names: &[&str]) -> Result<(), Error> {
 }
 
 /// The `{ store }` of `Download.list()` and `Download.remove()`.
-fn store_selection(options: Option<JsValue>) -> Result<StoreChoice, Error> {
-    let store = options
-        .as_ref()
-        .map_or(JsValue::UNDEFINED, |o| js::get(o, "store"));
+fn store_selection(options: Option<&JsValue>) -> Result<StoreChoice, Error> {
+    let store = match options {
+        Some(o) => option(o, "store")?,
+        None => JsValue::UNDEFINED,
+    };
     if store.is_undefined() {
         Ok(StoreChoice::Auto)
     } else {
@@ -719,7 +745,7 @@ fn absolute_url(url: &str) -> Result<String, Error> {
 }
 
 fn string(options: &JsValue, key: &str) -> Result<Option<String>, Error> {
-    let value = js::get(options, key);
+    let value = option(options, key)?;
     if value.is_undefined() {
         return Ok(None);
     }
@@ -731,7 +757,7 @@ fn string(options: &JsValue, key: &str) -> Result<Option<String>, Error> {
 
 /// A non-negative integer number (exact in a JS number: below 2^53).
 fn integer(options: &JsValue, key: &str) -> Result<Option<u64>, Error> {
-    let value = js::get(options, key);
+    let value = option(options, key)?;
     if value.is_undefined() {
         return Ok(None);
     }
@@ -751,23 +777,22 @@ fn headers(value: &JsValue) -> Result<Vec<(String, String)>, Error> {
     if value.is_undefined() {
         return Ok(Vec::new());
     }
-    let pairs: Vec<JsValue> =
-        if Array::is_array(value) || value.is_instance_of::<web_sys::Headers>() {
-            match js_sys::try_iter(value) {
-                Ok(Some(iter)) => iter.collect::<Result<_, _>>().map_err(|_| bad_headers())?,
-                _ => return Err(bad_headers()),
-            }
-        } else if value.is_object() {
-            Object::entries(value.unchecked_ref::<Object>())
-                .iter()
-                .collect()
-        } else {
-            return Err(bad_headers());
-        };
+    let pairs = if js::is_array(value) || value.is_instance_of::<web_sys::Headers>() {
+        js::array_from(value)
+    } else if value.is_object() {
+        js::entries(value)
+    } else {
+        return Err(bad_headers());
+    }
+    .map_err(|e| Error::invalid("headers", format!("reading it threw: {}", js::message(&e))))?;
     pairs
         .iter()
         .map(|pair| {
-            let pair = Array::from(pair);
+            let pair = if js::is_array(&pair) {
+                js::array_from(&pair).map_err(|_| bad_headers())?
+            } else {
+                return Err(bad_headers());
+            };
             match (
                 pair.get(0).as_string(),
                 pair.get(1).as_string(),

@@ -202,3 +202,33 @@ async fn worker_mode_is_refused_where_it_cannot_run() {
 async fn integrity_and_repr_digest_are_checked() {
     conformance::integrity_and_repr_digest_are_checked("memory").await;
 }
+
+#[wasm_bindgen_test]
+async fn a_second_object_cannot_cancel_or_remove_a_running_download() {
+    custom_store::a_second_object_cannot_cancel_or_remove_a_running_download().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_custom_stores_lock_hook_is_the_cross_process_lock() {
+    custom_store::a_custom_stores_lock_hook_is_the_cross_process_lock().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_record_that_outlived_its_data_is_downloaded_again() {
+    custom_store::a_record_that_outlived_its_data_is_downloaded_again().await;
+}
+
+#[wasm_bindgen_test]
+async fn records_may_be_any_buffer_source_and_nothing_else() {
+    custom_store::records_may_be_any_buffer_source_and_nothing_else().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_stale_objects_blob_is_never_a_mix() {
+    custom_store::a_stale_objects_blob_is_never_a_mix().await;
+}
+
+#[wasm_bindgen_test]
+async fn option_getters_and_proxies_are_invalid_arguments() {
+    scenarios::option_getters_and_proxies_are_invalid_arguments("memory").await;
+}

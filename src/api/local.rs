@@ -1,6 +1,6 @@
 //! A download run by the engine in this page or worker.
 
-use super::{absolute_url, object, to_js, Handle, Handlers, RUNNING};
+use super::{absolute_url, object, to_js, Handle, Handlers};
 use crate::core::driver::{Event, Outcome, RestartReason};
 use crate::core::{self, Error, Options};
 use crate::web::lock::DownloadLock;
@@ -63,9 +63,20 @@ impl Local {
         })
     }
 
-    /// The run `start()` began, holding this context's lock on the id.
-    async fn run(&self) -> Result<JsValue, JsValue> {
-        let result = match DownloadLock::take(&self.engine.options().id).await {
+    /// The custom store whose `lock` hook the one-writer lock calls.
+    fn lock_hooks(&self) -> Vec<&crate::web::custom::CustomStore> {
+        self.backend.custom().into_iter().collect()
+    }
+
+    /// Takes the one-writer lock of this download (see [`DownloadLock`]).
+    async fn lock(&self) -> Result<DownloadLock, Error> {
+        DownloadLock::take(&self.engine.options().id, &self.lock_hooks()).await
+    }
+
+    /// The run `start()` began with its claim on the id: the whole lock is
+    /// taken, and held until the run ends.
+    async fn run(&self, claim: DownloadLock) -> Result<JsValue, JsValue> {
+        let result = match claim.acquire(&self.lock_hooks()).await {
             Ok(lock) => {
                 let result = self.engine.run(&|event| self.dispatch(event)).await;
                 drop(lock);
@@ -78,7 +89,6 @@ impl Local {
         };
         self.network.borrow_mut().take();
         self.engine.resume();
-        RUNNING.with(|r| r.borrow_mut().remove(&self.engine.options().id));
         let (state, result) = match result {
             Ok(_) if self.cancelled.get() => ("paused", Err(Error::Aborted)),
             Ok(Outcome::Complete) => ("complete", Ok("complete")),
@@ -143,13 +153,12 @@ impl Handle for Local {
         if let Some(run) = self.run.borrow().clone() {
             return run;
         }
-        let id = self.engine.options().id.clone();
-        if RUNNING
-            .with(|r| r.borrow_mut().insert(id.clone(), ()))
-            .is_some()
-        {
-            return Promise::reject(&to_js(Error::Locked { id }));
-        }
+        // Claimed now, in this context: a second start() (of this object or
+        // another for the same id) is refused at once.
+        let claim = match DownloadLock::claim(&self.engine.options().id) {
+            Ok(claim) => claim,
+            Err(e) => return Promise::reject(&to_js(e)),
+        };
         let writable = if self.engine.is_complete() {
             Ok(())
         } else {
@@ -157,7 +166,6 @@ impl Handle for Local {
         };
         // Running from now: a pause() before the run's first step counts.
         if let Err(e) = writable.and_then(|()| self.engine.begin()) {
-            RUNNING.with(|r| r.borrow_mut().remove(&id));
             return Promise::reject(&to_js(e));
         }
         self.state.set("running");
@@ -167,7 +175,7 @@ impl Handle for Local {
         self.follow_network();
         let local = self.clone();
         let run = future_to_promise(async move {
-            let result = local.run().await;
+            let result = local.run(claim).await;
             local.run.borrow_mut().take();
             result
         });
@@ -192,8 +200,8 @@ impl Handle for Local {
         future_to_promise(async move {
             JsFuture::from(paused).await?;
             self.cancelled.set(false);
-            let id = self.engine.options().id.clone();
-            let _lock = DownloadLock::take(&id).await.map_err(to_js)?;
+            // Its own run has ended; another object's (or tab's) is LOCKED.
+            let _lock = self.lock().await.map_err(to_js)?;
             self.engine.remove().await.map_err(to_js)?;
             self.state.set("idle");
             Ok(JsValue::UNDEFINED)
@@ -205,7 +213,11 @@ impl Handle for Local {
     }
 
     fn blob(self: Rc<Self>) -> Promise {
+        // A reader's lock: the record and the pieces assemble reads are one
+        // view, never half of a re-download (a writer holding it: LOCKED).
+        let claim = DownloadLock::claim_read(&self.engine.options().id);
         future_to_promise(async move {
+            let _lock = claim.map_err(to_js)?.acquire(&[]).await.map_err(to_js)?;
             let blob: Blob = self.engine.assemble().await.map_err(to_js)?;
             Ok(blob.into())
         })

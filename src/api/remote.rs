@@ -306,14 +306,15 @@ pub(super) fn options_for_worker(options: &JsValue, parsed: &Parsed) -> Result<J
             "a custom store cannot be used with worker: true (its methods cannot be sent to a worker); run it on this side, or pass 'auto'",
         ));
     }
+    // Own properties only, read as parse_options read them.
     let copy = Object::new();
-    if options.is_object() {
-        for entry in Object::entries(options.unchecked_ref()).iter() {
-            let entry = Array::from(&entry);
-            let key = entry.get(0).as_string().unwrap_or_default();
-            if key != "worker" && key != "headers" {
-                let _ = Reflect::set(&copy, &key.into(), &entry.get(1));
-            }
+    for key in super::OPTION_NAMES {
+        if key == "worker" || key == "headers" {
+            continue;
+        }
+        let value = super::option(options, key)?;
+        if !value.is_undefined() {
+            let _ = Reflect::set(&copy, &key.into(), &value);
         }
     }
     let headers: Array = parsed

@@ -117,6 +117,14 @@ impl Backend {
         }
     }
 
+    /// The custom store, whose `lock` hook the one-writer lock calls.
+    pub fn custom(&self) -> Option<&CustomStore> {
+        match self {
+            Self::Custom(store) => Some(store),
+            _ => None,
+        }
+    }
+
     /// Whether a download can be written here: OPFS only in dedicated
     /// workers. Checked before a run, so no request is made in vain.
     pub fn check_writable(&self) -> Result<(), StoreError> {

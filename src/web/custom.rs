@@ -6,10 +6,18 @@
 //! The interface is positional, one file per download: `write(id, offset,
 //! bytes)` then `putRecord(id, record)`, in that order, so a record never
 //! claims bytes that were not written. Records are opaque bytes to the store.
+//!
+//! A record can still outlive its data (a file deleted by hand, a disk that
+//! lost the last writes): on load it is trusted no further than the store's
+//! `size(id)` where it has one, else than the pieces whose last byte
+//! `read()` still finds, as the OPFS store trusts its file's size.
+//! A store may also take part in the one-writer lock with `lock(id)`
+//! (`DownloadLock` calls it), for other processes sharing its files.
 
 use super::fetch::WebChunk;
 use super::js;
 use crate::core::range::ByteRange;
+use crate::core::record::Record;
 use crate::core::store::{self, Store};
 use crate::core::{Error, StoreError, StoreErrorKind};
 use js_sys::{Array, Function, Promise, Uint8Array};
@@ -60,6 +68,75 @@ impl CustomStore {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    fn has(&self, method: &str) -> bool {
+        js::get(&self.object, method).is_function()
+    }
+
+    /// The store's optional `lock(id)` hook: `Some(release)` when this
+    /// process now holds the one-writer lock of `id`, `None` when the store
+    /// has no hook, `LOCKED` when it resolves null (another process holds
+    /// it). A throw is `STORAGE_FAILED` with the store's message.
+    pub async fn lock(&self, id: &str) -> Result<Option<Function>, Error> {
+        if !self.has("lock") {
+            return Ok(None);
+        }
+        let value = self
+            .call("lock", &[id.into()])
+            .await
+            .map_err(|e| StoreError::new(StoreErrorKind::Failed, e.message))?;
+        if value.is_null() {
+            return Err(Error::Locked { id: id.to_string() });
+        }
+        value.dyn_into::<Function>().map(Some).map_err(|value| {
+            invalid(format!(
+                "lock() must resolve a release function, or null when another process holds the download; it resolved {}",
+                js::describe(&value)
+            ))
+            .into()
+        })
+    }
+
+    /// The store's optional `size(id)`: the bytes stored for `id` (0 when
+    /// it resolves null or undefined).
+    async fn size(&self, id: &str) -> Result<u64, StoreError> {
+        let value = self.call("size", &[id.into()]).await?;
+        if value.is_null() || value.is_undefined() {
+            return Ok(0);
+        }
+        match value.as_f64() {
+            Some(n) if n.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&n) => {
+                Ok(n as u64)
+            }
+            _ => Err(invalid(format!(
+                "size() must return a whole number of bytes, or null when nothing is stored; it returned {}",
+                js::describe(&value)
+            ))),
+        }
+    }
+
+    /// Trims `record` at its first piece whose last byte `read()` cannot
+    /// find (a throw counts as missing: a file store's read of a deleted
+    /// file throws). `true` if the record changed.
+    async fn trim_to_readable(&self, id: &str, record: &mut Record) -> bool {
+        let pieces: Vec<ByteRange> = record.pieces.iter().collect();
+        for piece in pieces {
+            let Some(last) = piece.end.checked_sub(1).filter(|&l| l >= piece.start) else {
+                continue;
+            };
+            let present = match self
+                .call("read", &[id.into(), (last as f64).into(), 1.into()])
+                .await
+            {
+                Ok(bytes) => js::buffer_source(&bytes).is_some_and(|b| b.len() == 1),
+                Err(_) => false,
+            };
+            if !present {
+                return record.limit_to(piece.start);
+            }
+        }
+        false
     }
 
     /// Calls `method(args…)` and awaits its result; a method may return a
@@ -115,18 +192,29 @@ impl Store for CustomStore {
     type Chunk = WebChunk;
     type Assembled = Blob;
 
+    /// The record, claiming no byte the store no longer holds.
     async fn load(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let value = self.call("getRecord", &[id.into()]).await?;
         if value.is_undefined() || value.is_null() {
             return Ok(None);
         }
-        // Anything else is handed to the record decoder, which rejects it.
-        Ok(Some(
-            value
-                .dyn_into::<Uint8Array>()
-                .map(|r| r.to_vec())
-                .unwrap_or_default(),
-        ))
+        let bytes = js::buffer_source(&value).ok_or_else(|| {
+            invalid(format!(
+                "getRecord must return a Uint8Array, ArrayBuffer, or null; it returned {}",
+                js::describe(&value)
+            ))
+        })?;
+        // A record that does not decode is left for the driver to report.
+        let Ok(mut record) = Record::decode(&bytes) else {
+            return Ok(Some(bytes));
+        };
+        let trimmed = if self.has("size") {
+            let size = self.size(id).await?;
+            record.limit_to(size)
+        } else {
+            self.trim_to_readable(id, &mut record).await
+        };
+        Ok(Some(if trimmed { record.encode() } else { bytes }))
     }
 
     async fn save_record(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
@@ -165,21 +253,27 @@ impl Store for CustomStore {
     }
 
     async fn list(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        const MUST: &str = "records() must return an array of Uint8Arrays or ArrayBuffers";
         let value = self.call("records", &[]).await?;
-        if !Array::is_array(&value) {
-            return Err(failed(
-                "the custom store's records() must return an array of Uint8Arrays".into(),
-            ));
+        if !js::is_array(&value) {
+            return Err(invalid(format!(
+                "{MUST}; it returned {}",
+                js::describe(&value)
+            )));
         }
-        // An entry that is not bytes fails to decode and is skipped, as a damaged record is.
-        Ok(Array::from(&value)
+        // An entry that is bytes but no record fails to decode and is
+        // skipped, as a damaged record is; one that is not bytes is the
+        // store's mistake.
+        js::array_from(&value)
+            .map_err(|e| self.error("records", &e))?
             .iter()
-            .map(|r| {
-                r.dyn_into::<Uint8Array>()
-                    .map(|r| r.to_vec())
-                    .unwrap_or_default()
+            .enumerate()
+            .map(|(i, entry)| {
+                js::buffer_source(&entry).ok_or_else(|| {
+                    invalid(format!("{MUST}; entry {i} is {}", js::describe(&entry)))
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn read(
@@ -225,6 +319,11 @@ impl Store for CustomStore {
 
 fn corrupt(message: String) -> StoreError {
     StoreError::new(StoreErrorKind::Corrupt, message)
+}
+
+/// The store broke its contract: `INVALID_ARGUMENT`.
+fn invalid(message: String) -> StoreError {
+    StoreError::new(StoreErrorKind::Invalid, message)
 }
 
 fn failed(message: String) -> StoreError {

@@ -90,7 +90,46 @@ impl IdbStore {
             move || create_schema(&request)
         });
         request.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
-        let opened = done(&request).await;
+        // `blocked`: another tab holds an older version open and does not
+        // let go (ours close on `versionchange`, older code may not). The
+        // open would wait for it for ever: settle now instead.
+        let blocked = js_sys::Object::new();
+        let settled = js::event(|resolve, reject| {
+            request.set_onsuccess(Some(resolve));
+            request.set_onerror(Some(reject));
+            let on_blocked: js_sys::Function =
+                reject.bind1(&JsValue::NULL, &blocked).unchecked_into();
+            request.set_onblocked(Some(&on_blocked));
+        })
+        .await;
+        request.set_onblocked(None);
+        if matches!(&settled, Err(e) if js_sys::Object::is(e, &blocked)) {
+            // The request still goes ahead once the other tab lets go: the
+            // schema closure must outlive this call (a leak, only here), and
+            // the connection it opens is closed unused.
+            upgrade.forget();
+            let late = request.clone();
+            let close = Closure::once_into_js(move || {
+                if let Ok(db) = late.result() {
+                    db.unchecked_into::<IdbDatabase>().close();
+                }
+            });
+            request.set_onsuccess(Some(close.unchecked_ref()));
+            request.set_onerror(None);
+            return Err(unavailable(&format!(
+                "IndexedDB is blocked: another tab of this site keeps an older version of the \
+                 database {name:?} open; close or reload the other tabs of this site, then try again"
+            )));
+        }
+        let opened = match settled {
+            Ok(_) => request.result().map_err(|e| js::store_error(&e)),
+            Err(_) => Err(match request.error() {
+                Ok(Some(e)) => js::store_error(&e),
+                _ => StoreError::new(StoreErrorKind::Failed, "IndexedDB could not be opened"),
+            }),
+        };
+        request.set_onsuccess(None);
+        request.set_onerror(None);
         request.set_onupgradeneeded(None);
         let db: IdbDatabase = opened?
             .dyn_into()

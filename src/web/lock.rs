@@ -1,69 +1,255 @@
-//! One writer per download across tabs and workers: a Web Lock named after
-//! the download's id, held for as long as a run (or a removal) lasts. The
-//! browser releases it if the tab or worker dies. Where there are no Web
-//! Locks (Node, edge runtimes) there are no other tabs: the lock is a no-op.
+//! One writer per download, in every runtime. A [`DownloadLock`] is, in
+//! this order:
+//!
+//! 1. a claim in this page or worker's registry of held ids, taken
+//!    synchronously (so a second `start()` in the same tick is refused at
+//!    once) and released on drop. This is the whole guarantee where there
+//!    are no Web Locks (Node, Deno, workerd, http: pages): two `Download`
+//!    objects for one id in one process.
+//! 2. a Web Lock named after the id where `navigator.locks` exists, for
+//!    other tabs and workers; the browser releases it if the holder dies.
+//! 3. a custom store's optional `lock(id)` hook, for other processes sharing
+//!    the store (the Node and Deno file stores).
+//!
+//! Every writer path takes one: a run, `cancel()`, `Download.remove()`,
+//! `Download.prune()`. `blob()` takes a reader's lock (shared with other
+//! readers, refused while a writer holds the id), so the record and the
+//! pieces it reads are one view. Nobody waits: a lock held elsewhere is
+//! `LOCKED` at once.
 
+use super::custom::CustomStore;
 use super::js;
-use crate::core::Error;
+use crate::core::small_map::SmallMap;
+use crate::core::{Error, StoreError, StoreErrorKind};
 use js_sys::{Function, Object, Promise, Reflect};
+use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
+/// Who holds an id in this context.
+#[derive(Clone, Copy)]
+enum Holder {
+    Writer,
+    Readers(u32),
+}
+
+thread_local! {
+    /// The ids held in this page or worker.
+    static HELD: RefCell<SmallMap<String, Holder>> = RefCell::new(SmallMap::new());
+    /// Releases still under way per id (a Web Lock is let go after the
+    /// promise it waits on settles; a store's release may be async): the
+    /// next lock of the id in this context waits for them, so letting go and
+    /// taking again in a row (`cancel()` of a running download) never
+    /// trips over itself.
+    static RELEASING: RefCell<SmallMap<String, Vec<Promise>>> = RefCell::new(SmallMap::new());
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Write,
+    Read,
+}
+
 /// Held until dropped.
 pub struct DownloadLock {
-    release: Option<Function>,
+    id: String,
+    mode: Mode,
+    /// Resolves the promise that keeps the Web Lock, and the request's own
+    /// promise, which settles once the browser has let the lock go.
+    web: Option<(Function, Promise)>,
+    /// The custom stores' release functions.
+    stores: Vec<Function>,
 }
 
 impl DownloadLock {
-    /// Takes the lock of download `id` if nobody holds it, else `LOCKED`.
-    pub async fn take(id: &str) -> Result<Self, Error> {
-        let locks = js::get(&js::get(&js_sys::global(), "navigator"), "locks");
-        let request = js::get(&locks, "request");
-        let Some(request) = request.dyn_ref::<Function>() else {
-            return Ok(Self { release: None });
-        };
-        // The lock is held while the promise the callback returns is pending.
-        let mut release = None;
-        let held = Promise::new(&mut |resolve, _| release = Some(resolve));
-        let mut granted = None;
-        let answer = Promise::new(&mut |resolve, _| granted = Some(resolve));
-        let callback = Closure::once_into_js(move |lock: JsValue| -> JsValue {
-            let got = !lock.is_null();
-            if let Some(granted) = &granted {
-                let _ = granted.call1(&JsValue::NULL, &got.into());
+    /// Claims `id` for writing in this page or worker, now: `LOCKED` if
+    /// anything here holds it. [`DownloadLock::acquire`] completes it.
+    pub fn claim(id: &str) -> Result<Self, Error> {
+        HELD.with(|held| {
+            let mut held = held.borrow_mut();
+            if held.contains_key(id) {
+                return Err(Error::Locked { id: id.to_string() });
             }
-            if got {
-                held.into()
-            } else {
-                JsValue::UNDEFINED
-            }
-        });
-        let options = Object::new();
-        let _ = Reflect::set(&options, &"ifAvailable".into(), &true.into());
-        let name = JsValue::from(format!("resumable-fetch:{id}"));
-        request
-            .call3(&locks, &name, &options, &callback)
-            .map_err(|e| {
-                Error::Internal(format!(
-                    "navigator.locks.request failed: {}",
-                    js::message(&e)
-                ))
-            })?;
-        let got: JsValue = JsFuture::from(answer)
-            .await
-            .map_err(|e| Error::Internal(js::message(&e)))?;
-        if got.is_truthy() {
-            Ok(Self { release })
-        } else {
-            Err(Error::Locked { id: id.to_string() })
+            held.insert(id.to_string(), Holder::Writer);
+            Ok(())
+        })?;
+        Ok(Self::new(id, Mode::Write))
+    }
+
+    /// Claims `id` for reading in this page or worker, now: shared with
+    /// other readers, `LOCKED` while a writer holds it.
+    pub fn claim_read(id: &str) -> Result<Self, Error> {
+        HELD.with(|held| {
+            let mut held = held.borrow_mut();
+            let readers = match held.get(id) {
+                Some(Holder::Writer) => return Err(Error::Locked { id: id.to_string() }),
+                Some(Holder::Readers(n)) => n.saturating_add(1),
+                None => 1,
+            };
+            held.insert(id.to_string(), Holder::Readers(readers));
+            Ok(())
+        })?;
+        Ok(Self::new(id, Mode::Read))
+    }
+
+    fn new(id: &str, mode: Mode) -> Self {
+        Self {
+            id: id.to_string(),
+            mode,
+            web: None,
+            stores: Vec::new(),
         }
+    }
+
+    /// Completes a claim: the Web Lock where there is one (shared for a
+    /// reader), then, for a writer, the `lock` hook of each custom store in
+    /// `stores`. `LOCKED` if another tab, worker or process holds the id;
+    /// whatever was taken is let go again on failure.
+    pub async fn acquire(mut self, stores: &[&CustomStore]) -> Result<Self, Error> {
+        let pending = RELEASING.with(|r| r.borrow_mut().remove(&self.id));
+        for release in pending.into_iter().flatten() {
+            let _ = JsFuture::from(release).await;
+        }
+        self.web = web_lock(&self.id, self.mode).await?;
+        if self.mode == Mode::Write {
+            for store in stores {
+                if let Some(release) = store.lock(&self.id).await? {
+                    self.stores.push(release);
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// [`DownloadLock::claim`] then [`DownloadLock::acquire`].
+    pub async fn take(id: &str, stores: &[&CustomStore]) -> Result<Self, Error> {
+        Self::claim(id)?.acquire(stores).await
+    }
+
+    /// [`DownloadLock::claim_read`] then [`DownloadLock::acquire`].
+    pub async fn read(id: &str) -> Result<Self, Error> {
+        Self::claim_read(id)?.acquire(&[]).await
+    }
+
+    fn releasing(&self, promise: Promise) {
+        RELEASING.with(|r| {
+            r.borrow_mut().get_or_default(self.id.clone()).push(promise);
+        });
     }
 }
 
 impl Drop for DownloadLock {
     fn drop(&mut self) {
-        if let Some(release) = self.release.take() {
-            let _ = release.call0(&JsValue::NULL);
+        for release in std::mem::take(&mut self.stores).into_iter().rev() {
+            match release.call0(&JsValue::NULL) {
+                Ok(returned) => {
+                    let settled = Promise::resolve(&returned);
+                    let logged = js::then(&settled, &JsValue::UNDEFINED, &log("failed"));
+                    self.releasing(logged.dyn_into().unwrap_or(settled));
+                }
+                Err(e) => web_sys::console::warn_2(&release_failed("threw").into(), &e),
+            }
         }
+        if let Some((release, request)) = self.web.take() {
+            let _ = release.call0(&JsValue::NULL);
+            self.releasing(request);
+        }
+        HELD.with(|held| {
+            let mut held = held.borrow_mut();
+            match held.get(&self.id).copied() {
+                Some(Holder::Readers(n)) if n > 1 => {
+                    held.insert(self.id.clone(), Holder::Readers(n - 1));
+                }
+                _ => {
+                    held.remove(&self.id);
+                }
+            }
+        });
     }
+}
+
+fn release_failed(how: &str) -> String {
+    format!("resumable-fetch: a custom store's lock release {how}; the lock may still be held")
+}
+
+/// `console.warn` bound to a message: a rejection handler that needs no
+/// Rust closure.
+fn log(how: &str) -> JsValue {
+    let console = js::get(&js_sys::global(), "console");
+    match js::get(&console, "warn").dyn_into::<Function>() {
+        Ok(warn) => warn.bind1(&console, &release_failed(how).into()).into(),
+        Err(_) => JsValue::UNDEFINED,
+    }
+}
+
+/// The Web Lock of `id` if it is free (`ifAvailable`), `None` where the
+/// runtime has no Web Locks, `LOCKED` if another tab or worker holds it.
+async fn web_lock(id: &str, mode: Mode) -> Result<Option<(Function, Promise)>, Error> {
+    let locks = js::get(&js::get(&js_sys::global(), "navigator"), "locks");
+    let Ok(request) = js::get(&locks, "request").dyn_into::<Function>() else {
+        return Ok(None);
+    };
+    // The lock is held while the promise the callback returns is pending.
+    let mut release = None;
+    let held = Promise::new(&mut |resolve, _| release = Some(resolve));
+    let mut settle = None;
+    let answer = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
+    let (Some(release), Some((granted, refused))) = (release, settle) else {
+        return Err(Error::Internal("a Promise did not run its executor".into()));
+    };
+    let callback = Closure::once_into_js(move |lock: JsValue| -> JsValue {
+        let got = !lock.is_null() && !lock.is_undefined();
+        let _ = granted.call1(&JsValue::NULL, &got.into());
+        if got {
+            held.into()
+        } else {
+            JsValue::UNDEFINED
+        }
+    });
+    let options = Object::new();
+    let _ = Reflect::set(&options, &"ifAvailable".into(), &true.into());
+    let mode = match mode {
+        Mode::Write => "exclusive",
+        Mode::Read => "shared",
+    };
+    let _ = Reflect::set(&options, &"mode".into(), &mode.into());
+    let name = JsValue::from(format!("resumable-fetch:{id}"));
+    let returned = request
+        .call3(&locks, &name, &options, &callback)
+        .map_err(|e| refused_lock(&e))?;
+    // The request's own promise rejects when the browser refuses it (a
+    // sandboxed iframe, blocked storage: SecurityError) without calling back;
+    // and one that ends without calling back at all (a broken polyfill)
+    // must not leave `answer` pending either. Both reject `answer`, which
+    // does nothing once the callback has settled it.
+    let ended: JsValue =
+        js_sys::Error::new("navigator.locks.request() ended without granting or refusing the lock")
+            .into();
+    let on_end = refused.bind1(&JsValue::NULL, &ended);
+    let request_done = Promise::resolve(&returned);
+    let request_done = js::then(&request_done, &on_end, &refused)
+        .dyn_into::<Promise>()
+        .unwrap_or(request_done);
+    let got: JsValue = JsFuture::from(answer).await.map_err(|e| refused_lock(&e))?;
+    if got.is_truthy() {
+        Ok(Some((release, request_done)))
+    } else {
+        Err(Error::Locked { id: id.to_string() })
+    }
+}
+
+/// `navigator.locks.request` threw or rejected: this context may not keep
+/// state (a sandboxed iframe without `allow-same-origin`, storage blocked by
+/// the browser), so no download can be written here safely. That is the
+/// environment, not a bug: `STORAGE_UNAVAILABLE`, not `INTERNAL`.
+fn refused_lock(thrown: &JsValue) -> Error {
+    Error::Storage(StoreError::new(
+        StoreErrorKind::Unavailable,
+        format!(
+            "Web Locks (navigator.locks), which keep one writer per download and every store \
+             needs here, refused the lock: {}; this context blocks storage (e.g. a sandboxed \
+             iframe without allow-same-origin, or storage blocked by the browser's settings)",
+            js::message(thrown)
+        ),
+    ))
 }

@@ -19,9 +19,17 @@ export function mapStore(name) {
       return bytes;
     },
     hasFile(id) { return files.has(id); },
-    getRecord(id) { return records.get(id); },
+    /** A file lost while its record stays (deleted by hand, a lost write). */
+    dropFile(id) { files.delete(id); },
+    truncate(id, length) {
+      const file = files.get(id);
+      if (file) files.set(id, file.slice(0, length));
+    },
+    /** How getRecord() and records() hand records back: see `recordAs`. */
+    recordAs: 'uint8',
+    getRecord(id) { return recordAs(records.get(id), store.recordAs); },
     async putRecord(id, record) { records.set(id, record.slice()); },
-    records() { return [...records.values()]; },
+    records() { return [...records.values()].map((r) => recordAs(r, store.recordAs)); },
     async write(id, offset, data) {
       let file = files.get(id) ?? new Uint8Array(0);
       const end = offset + data.length;
@@ -47,10 +55,54 @@ export function mapStore(name) {
   };
   return store;
 }
+
+/** A record's bytes as another BufferSource, or as something that is none. */
+function recordAs(record, kind) {
+  if (record === undefined) return record;
+  switch (kind) {
+    case 'buffer': return record.slice().buffer;
+    case 'dataview': {
+      const padded = new Uint8Array(record.length + 3);
+      padded.set(record, 3);
+      return new DataView(padded.buffer, 3, record.length);
+    }
+    case 'string': return 'not a record';
+    default: return record;
+  }
+}
+
+/** Gives `store` the optional size(id): the length of its file, or null. */
+export function withSize(store) {
+  store.size = async (id) => (store.hasFile(id) ? (await store.read(id, 0, 2 ** 40)).length : null);
+}
+
+/**
+ * Gives `store` the optional lock(id) hook, as a file store shared by
+ * processes has: `lockMode` 'free' (granted), 'other' (another process holds
+ * it: null), 'throw', or 'bad-release' (granted; its release rejects).
+ */
+export function withLock(store) {
+  store.lockMode = 'free';
+  store.lockCalls = 0;
+  store.releases = 0;
+  store.lock = async (id) => {
+    store.lockCalls += 1;
+    if (store.lockMode === 'throw') throw new Error('the lock file is unreadable');
+    if (store.lockMode === 'other') return null;
+    return async () => {
+      store.releases += 1;
+      if (store.lockMode === 'bad-release') throw new Error('the lock file is gone');
+    };
+  };
+}
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = mapStore)]
     fn map_store(name: &str) -> JsValue;
+    #[wasm_bindgen(js_name = withSize)]
+    fn with_size(store: &JsValue);
+    #[wasm_bindgen(js_name = withLock)]
+    fn with_lock(store: &JsValue);
 }
 
 fn with_store(store: &JsValue, block: f64, connections: u32) -> JsValue {
@@ -263,4 +315,217 @@ pub async fn prune_removes_stale_partial_downloads() {
     assert!(text(&missing, "message").contains("olderThan"));
     let typo = prune(&[("olderThen", 0.into())]).await.unwrap_err();
     assert!(text(&typo, "message").contains("olderThen"));
+}
+
+async fn remove_from(store: &JsValue, id: &str) -> Result<JsValue, JsValue> {
+    JsFuture::from(Download::remove(id.to_string(), selection(store))).await
+}
+
+fn set(obj: &JsValue, key: &str, value: impl Into<JsValue>) {
+    Reflect::set(obj, &key.into(), &value.into()).unwrap();
+}
+
+/// One writer per download in one process, without Web Locks: a second
+/// object for the same id can neither `cancel()` nor `Download.remove()` it
+/// under the running one (which would then complete with holes).
+pub async fn a_second_object_cannot_cancel_or_remove_a_running_download() {
+    let store = map_store("two-objects");
+    let name = unique("two-objects");
+    let size = 4.0 * MIB;
+    configure(
+        &name,
+        &format!("size={size}&seed=41&throttle={}", 2.0 * MIB),
+    )
+    .await;
+    let url = file_url(&name);
+    let first = open(&url, with_store(&store, MIB, 2)).await.unwrap();
+    let second = open(&url, with_store(&store, MIB, 2)).await.unwrap();
+    let run = start(&first);
+    wait_for_received(&first, MIB, 30).await;
+    let error = call(&second, "cancel", &[]).await.unwrap_err();
+    assert_eq!(error_code(&error), "LOCKED", "{error:?}");
+    assert!(text(&error, "message").contains(&url));
+    let error = remove_from(&store, &url).await.unwrap_err();
+    assert_eq!(error_code(&error), "LOCKED", "{error:?}");
+    assert_eq!(
+        JsFuture::from(run).await.unwrap().as_string().as_deref(),
+        Some("complete")
+    );
+    let blob: web_sys::Blob = call(&first, "blob", &[]).await.unwrap().into();
+    assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
+    // Once it has stopped, the second object may delete it.
+    call(&second, "cancel", &[]).await.unwrap();
+    assert_eq!(call(&store, "hasFile", &[url.into()]).await.unwrap(), false);
+}
+
+/// A custom store's `lock(id)` hook is part of the one-writer lock: null
+/// (another process) is LOCKED for every writer, a throw is STORAGE_FAILED,
+/// and every lock taken is released, a release that rejects only logged.
+pub async fn a_custom_stores_lock_hook_is_the_cross_process_lock() {
+    let store = map_store("locking");
+    with_lock(&store);
+    let name = unique("store-lock");
+    configure(&name, &format!("size={}&seed=42", 2.0 * MIB)).await;
+    let url = file_url(&name);
+    let dl = open(&url, with_store(&store, MIB, 2)).await.unwrap();
+
+    set(&store, "lockMode", "other");
+    for error in [
+        call(&dl, "start", &[]).await.unwrap_err(),
+        call(&dl, "cancel", &[]).await.unwrap_err(),
+        remove_from(&store, &url).await.unwrap_err(),
+    ] {
+        assert_eq!(error_code(&error), "LOCKED", "{error:?}");
+    }
+    assert!(log(&name).await.is_empty(), "nothing was fetched");
+    assert_ne!(text(&dl, "state"), "running");
+
+    set(&store, "lockMode", "throw");
+    let error = call(&dl, "start", &[]).await.unwrap_err();
+    assert_eq!(error_code(&error), "STORAGE_FAILED", "{error:?}");
+    assert!(text(&error, "message").contains("the lock file is unreadable"));
+
+    set(&store, "lockMode", "free");
+    let calls = field(&store, "lockCalls");
+    let state = call(&dl, "start", &[]).await.unwrap();
+    assert_eq!(state.as_string().as_deref(), Some("complete"));
+    assert_eq!(field(&store, "lockCalls"), calls + 1.0, "the run took it");
+    assert_eq!(field(&store, "releases"), 1.0, "and released it");
+    let blob: web_sys::Blob = call(&dl, "blob", &[]).await.unwrap().into();
+    assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
+
+    // A release that rejects is logged; nothing else changes.
+    set(&store, "lockMode", "bad-release");
+    call(&dl, "cancel", &[]).await.unwrap();
+    assert_eq!(field(&store, "releases"), 2.0);
+    assert_eq!(
+        call(&store, "hasFile", &[url.clone().into()])
+            .await
+            .unwrap(),
+        false
+    );
+    set(&store, "lockMode", "free");
+    remove_from(&store, &url).await.unwrap();
+    assert_eq!(field(&store, "releases"), 3.0);
+}
+
+/// A record whose data is gone (or shorter) is trusted no further than the
+/// data: read back piece by piece, or the store's `size()` where it has one.
+/// The download fetches what is missing and is byte-identical.
+pub async fn a_record_that_outlived_its_data_is_downloaded_again() {
+    let store = map_store("outlived");
+    let name = unique("outlived");
+    let size = 3.0 * MIB;
+    configure(&name, &format!("size={size}&seed=43")).await;
+    let url = file_url(&name);
+    let dl = open(&url, with_store(&store, MIB, 2)).await.unwrap();
+    call(&dl, "start", &[]).await.unwrap();
+
+    // The file is lost, its record stays: no size(), so read back.
+    call(&store, "dropFile", &[url.clone().into()])
+        .await
+        .unwrap();
+    let again = open(&url, with_store(&store, MIB, 2)).await.unwrap();
+    assert_eq!(field(&again, "received"), 0.0);
+    assert_ne!(text(&again, "state"), "complete");
+    clear_log(&name).await;
+    let state = call(&again, "start", &[]).await.unwrap();
+    assert_eq!(state.as_string().as_deref(), Some("complete"));
+    let fetched: f64 = log(&name).await.iter().map(|s| s.sent).sum();
+    assert_eq!(fetched, size, "everything was fetched again");
+    let blob: web_sys::Blob = call(&again, "blob", &[]).await.unwrap().into();
+    assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
+
+    // A file cut short, with size(): trusted exactly that far.
+    with_size(&store);
+    let kept = 2.5 * MIB;
+    call(&store, "truncate", &[url.clone().into(), kept.into()])
+        .await
+        .unwrap();
+    let third = open(&url, with_store(&store, MIB, 2)).await.unwrap();
+    assert_eq!(field(&third, "received"), kept);
+    let state = call(&third, "start", &[]).await.unwrap();
+    assert_eq!(state.as_string().as_deref(), Some("complete"));
+    let blob: web_sys::Blob = call(&third, "blob", &[]).await.unwrap().into();
+    assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
+    call(&third, "cancel", &[]).await.unwrap();
+}
+
+/// A record handed back as any BufferSource is read; anything else is
+/// INVALID_ARGUMENT naming the method, and nothing is deleted.
+pub async fn records_may_be_any_buffer_source_and_nothing_else() {
+    let store = map_store("buffers");
+    let name = unique("buffers");
+    let size = MIB;
+    configure(&name, &format!("size={size}&seed=44")).await;
+    let url = file_url(&name);
+    let dl = open(&url, with_store(&store, MIB, 1)).await.unwrap();
+    call(&dl, "start", &[]).await.unwrap();
+
+    for kind in ["buffer", "dataview"] {
+        set(&store, "recordAs", kind);
+        let again = open(&url, with_store(&store, MIB, 1)).await.unwrap();
+        assert_eq!(text(&again, "state"), "complete", "{kind}");
+        assert_eq!(field(&again, "received"), size, "{kind}");
+        let infos = listed_in(&store).await;
+        assert_eq!(infos.len(), 1, "{kind}");
+        assert_eq!(field(&infos[0], "received"), size, "{kind}");
+    }
+
+    set(&store, "recordAs", "string");
+    let error = open(&url, with_store(&store, MIB, 1)).await.unwrap_err();
+    assert_eq!(error_code(&error), "INVALID_ARGUMENT", "{error:?}");
+    assert!(
+        text(&error, "message")
+            .contains("getRecord must return a Uint8Array, ArrayBuffer, or null"),
+        "{}",
+        text(&error, "message")
+    );
+    let error = JsFuture::from(Download::list(selection(&store)))
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&error), "INVALID_ARGUMENT", "{error:?}");
+    assert!(text(&error, "message").contains("records() must return"));
+    assert_eq!(
+        call(&store, "hasFile", &[url.clone().into()])
+            .await
+            .unwrap(),
+        true,
+        "nothing was deleted"
+    );
+
+    set(&store, "recordAs", "uint8");
+    let kept = open(&url, with_store(&store, MIB, 1)).await.unwrap();
+    assert_eq!(text(&kept, "state"), "complete");
+    let blob: web_sys::Blob = call(&kept, "blob", &[]).await.unwrap().into();
+    assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
+    call(&kept, "cancel", &[]).await.unwrap();
+}
+
+/// `blob()` of an object whose download another object is re-downloading is
+/// LOCKED: the record and the pieces it reads are one view, never the old
+/// record over new bytes. (That it is the new file once the other one is
+/// done is the core's `assemble` re-reading the record.)
+pub async fn a_stale_objects_blob_is_never_a_mix() {
+    let store = map_store("stale");
+    let name = unique("stale");
+    configure(&name, &format!("size={}&seed=45", 2.0 * MIB)).await;
+    let url = file_url(&name);
+    let stale = open(&url, with_store(&store, MIB, 1)).await.unwrap();
+    call(&stale, "start", &[]).await.unwrap();
+
+    // Another object deletes it and downloads the file as it is now.
+    let fresh = open(&url, with_store(&store, MIB, 1)).await.unwrap();
+    call(&fresh, "cancel", &[]).await.unwrap();
+    configure(
+        &name,
+        &format!("size={}&seed=46&throttle={}", 4.0 * MIB, 2.0 * MIB),
+    )
+    .await;
+    let run = start(&fresh);
+    wait_for_received(&fresh, 2.5 * MIB, 30).await;
+    let error = call(&stale, "blob", &[]).await.unwrap_err();
+    assert_eq!(error_code(&error), "LOCKED", "{error:?}");
+    JsFuture::from(run).await.unwrap();
+    call(&fresh, "cancel", &[]).await.unwrap();
 }

@@ -5,6 +5,63 @@ use super::*;
 use resumable_fetch::api::Download;
 use wasm_bindgen_test::console_log;
 
+#[wasm_bindgen(inline_js = r#"
+/** Options objects that run code when read. */
+export function trickyOptions(kind) {
+  const fail = () => { throw new Error('the option getter failed'); };
+  switch (kind) {
+    case 'getter': return { get connections() { return fail(); } };
+    case 'inherited': return Object.create({ connections: 99, blockSize: 1 });
+    case 'ownKeys': return new Proxy({}, { ownKeys: fail });
+    case 'get': return new Proxy({ blockSize: 1 }, { get: fail });
+    case 'headers': return { headers: new Proxy({}, { ownKeys: fail }) };
+    case 'headerPair': return { headers: [new Proxy(['a', 'b'], { get: fail })] };
+    case 'store': return { get store() { return fail(); } };
+    default: throw new Error(kind);
+  }
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = trickyOptions)]
+    fn tricky_options(kind: &str) -> JsValue;
+}
+
+/// Options are read as own properties only, and a getter or Proxy trap
+/// that throws is INVALID_ARGUMENT naming the option, never an exception
+/// through wasm (which would leave the promise pending).
+pub async fn option_getters_and_proxies_are_invalid_arguments(store: &str) {
+    let name = unique("tricky");
+    configure(&name, "size=1000").await;
+    let url = file_url(&name);
+    for (kind, option) in [
+        ("getter", "connections"),
+        ("ownKeys", "options"),
+        ("get", "blockSize"),
+        ("headers", "headers"),
+        ("headerPair", "headers"),
+        ("store", "store"),
+    ] {
+        let error = open(&url, tricky_options(kind)).await.unwrap_err();
+        assert_eq!(error_code(&error), "INVALID_ARGUMENT", "{kind}: {error:?}");
+        let message = text(&error, "message");
+        assert!(
+            message.contains(&format!("`{option}`")),
+            "{kind}: {message}"
+        );
+    }
+    let error = JsFuture::from(Download::list(Some(tricky_options("store"))))
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&error), "INVALID_ARGUMENT");
+    assert!(text(&error, "message").contains("`store`"));
+
+    // Inherited values are not options: the defaults apply.
+    let dl = open(&url, tricky_options("inherited")).await.unwrap();
+    assert_eq!(text(&dl, "id"), url);
+    let dl = open(&url, opts(store, MIB, 1, &[])).await.unwrap();
+    assert_eq!(text(&dl, "store"), store);
+}
+
 pub async fn downloads_byte_for_byte(store: &str, size: f64) {
     let name = unique("whole");
     configure(&name, &format!("size={size}&seed=7")).await;
@@ -290,6 +347,13 @@ pub async fn a_second_writer_for_the_same_id_is_locked(store: &str) {
     let error = call(&second, "start", &[]).await.unwrap_err();
     assert_eq!(error_code(&error), "LOCKED");
     assert!(text(&error, "message").contains(&url));
+    // Nor may it delete what the first one is writing.
+    let error = call(&second, "cancel", &[]).await.unwrap_err();
+    assert_eq!(
+        error_code(&error),
+        "LOCKED",
+        "not cancelled under the running one"
+    );
     let removed = JsFuture::from(Download::remove(url.clone(), None))
         .await
         .unwrap_err();
