@@ -185,47 +185,53 @@ impl Record {
         let content_type = r.opt_str()?;
         let created_at = r.u64()?;
         let updated_at = r.u64()?;
-        let mut pieces = Pieces::new();
+        // The runs are read and checked before any is expanded, so that a
+        // damaged record of a few bytes is refused without first inserting
+        // up to MAX_PIECES pieces. Each run takes at least 3 bytes: `runs`
+        // is bounded by the record's length.
+        let mut runs = Vec::new();
+        let mut piece_count = 0u64;
         let mut prev_end = 0u64;
         for _ in 0..r.u64()? {
             let (gap, len, count) = (r.u64()?, r.u64()?, r.u64()?);
-            let mut start = prev_end
+            let start = prev_end
                 .checked_add(gap)
                 .ok_or(RecordError::Corrupt("piece offset overflows"))?;
             if count == 0 {
                 return Err(RecordError::Corrupt("empty run of pieces"));
             }
+            if len == 0 {
+                return Err(RecordError::Corrupt("empty or overlapping pieces"));
+            }
             // Bounds the work a damaged count can cause. Saturating: a count
             // near u64::MAX must not wrap to a small sum and pass.
-            if (pieces.len() as u64).saturating_add(count) > MAX_PIECES {
+            piece_count = piece_count.saturating_add(count);
+            if piece_count > MAX_PIECES {
                 return Err(RecordError::Corrupt("too many pieces"));
             }
-            // Checked before the run is expanded, so that a damaged run is
-            // rejected without first inserting up to MAX_PIECES pieces.
-            let run_end = len
+            prev_end = len
                 .checked_mul(count)
                 .and_then(|bytes| start.checked_add(bytes))
                 .ok_or(RecordError::Corrupt("piece offset overflows"))?;
-            if total.is_some_and(|t| run_end > t) {
-                return Err(RecordError::Corrupt("pieces past the end of the file"));
-            }
-            for _ in 0..count {
-                let end = start
-                    .checked_add(len)
-                    .ok_or(RecordError::Corrupt("piece offset overflows"))?;
-                if !pieces.insert(ByteRange { start, end }) {
-                    return Err(RecordError::Corrupt("empty or overlapping pieces"));
-                }
-                start = end;
-            }
-            prev_end = start;
+            runs.push((start, len, count));
         }
         if !r.0.is_empty() {
             return Err(RecordError::Corrupt("trailing bytes"));
         }
         let complete = flags & 0b10 != 0;
-        if total.is_some_and(|t| pieces.end() > t) {
+        if total.is_some_and(|t| prev_end > t) {
             return Err(RecordError::Corrupt("pieces past the end of the file"));
+        }
+        let mut pieces = Pieces::new();
+        for (mut start, len, count) in runs {
+            for _ in 0..count {
+                // No overflow: the run's end was checked above.
+                let end = start + len;
+                if !pieces.insert(ByteRange { start, end }) {
+                    return Err(RecordError::Corrupt("empty or overlapping pieces"));
+                }
+                start = end;
+            }
         }
         if complete && !total.is_some_and(|t| pieces.covers(t)) {
             return Err(RecordError::Corrupt("marked complete with bytes missing"));
@@ -556,12 +562,30 @@ mod tests {
             Record::decode(&bytes),
             Err(RecordError::Corrupt("too many pieces"))
         );
-        // At the bound but past the end of the u64 offsets: rejected before
-        // any of its pieces is inserted.
+        // Damaged records of a few bytes whose runs would expand to the
+        // bound: refused before any piece is inserted (this used to take
+        // seconds in a debug build, and tens of MB, before the refusal).
         let bytes = with_runs(&[(u64::MAX - 10, 1 << 40, MAX_PIECES)]);
         assert_eq!(
             Record::decode(&bytes),
             Err(RecordError::Corrupt("piece offset overflows"))
+        );
+        let bytes = with_runs(&[(0, 1, MAX_PIECES), (1, 1, 1)]);
+        assert_eq!(
+            Record::decode(&bytes),
+            Err(RecordError::Corrupt("too many pieces"))
+        );
+        let mut body = with_runs(&[(0, 1, MAX_PIECES)]);
+        body.truncate(body.len() - 4);
+        body.push(0);
+        assert_eq!(
+            Record::decode(&sealed(body)),
+            Err(RecordError::Corrupt("trailing bytes"))
+        );
+        let bytes = with_runs(&[(0, 0, MAX_PIECES)]);
+        assert_eq!(
+            Record::decode(&bytes),
+            Err(RecordError::Corrupt("empty or overlapping pieces"))
         );
         // And a run past the stated total, likewise.
         let mut rec = Record::new("i", "u", 0);
