@@ -19,6 +19,8 @@ export interface DurableObjectStoreOptions {
 }
 
 export interface DurableObjectStore extends CustomStore {
+  /** The stored length of download `id` in bytes (its last chunk's end), or null when nothing is stored. */
+  size(id: string): Promise<number | null>;
   /** The first `size` stored bytes of download `id`, read 1 MiB at a time: to serve or copy a file larger than a Worker's memory. */
   stream(id: string, size: number): ReadableStream<Uint8Array>;
 }

@@ -98,6 +98,21 @@ export function durableObjectStore(storage, options = {}) {
 
     read,
 
+    /** Where the stored bytes end: the last chunk's end (null when nothing is stored). */
+    async size(id) {
+      const count = (await storage.get(countKey(id))) ?? 0;
+      // The last chunks may be missing (a delete cut short): look back for the last one stored.
+      for (let end = count; end > 0; end -= KEYS) {
+        const indexes = range(Math.max(0, end - KEYS), end);
+        const found = await storage.get(indexes.map((i) => chunkKey(id, i)));
+        for (const index of indexes.reverse()) {
+          const chunk = found.get(chunkKey(id, index));
+          if (chunk instanceof Uint8Array) return index * CHUNK + chunk.length;
+        }
+      }
+      return null;
+    },
+
     async delete(id) {
       // The record first, so that no record claims a chunk being deleted.
       await storage.delete(recordKey(id));

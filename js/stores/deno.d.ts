@@ -7,5 +7,19 @@ export interface DenoFileStoreOptions {
   path?: (id: string) => string | Promise<string>;
 }
 
+/** The file store's methods beyond those every custom store has. */
+export interface FileStore extends CustomStore {
+  /** The data file's length in bytes, or null when there is none. */
+  size(id: string): Promise<number | null>;
+  /**
+   * The one-writer lock of download `id` across processes, a lock file beside
+   * the data file (`<data path>.lock`) holding the owner's pid: resolves a
+   * function that releases it (removing the file only while it is still this
+   * process's), or null while another live process (or this one) holds it.
+   * A dead process's lock is taken over.
+   */
+  lock(id: string): Promise<(() => Promise<void>) | null>;
+}
+
 /** A store on Deno's file system: one data file written at offsets, plus a record file, per download. */
-export function denoFileStore(dir: string, options?: DenoFileStoreOptions): CustomStore;
+export function denoFileStore(dir: string, options?: DenoFileStoreOptions): FileStore;

@@ -3,11 +3,20 @@
 //
 // Order on disk: `write()` syncs the data before it returns, and only then
 // does `putRecord()` replace the record (a temporary file, synced, renamed
-// over the old one), so a record never claims bytes a crash lost.
-// Needs --allow-read and --allow-write for `dir`.
+// over the old one), so a record never claims bytes a crash lost. `delete()`
+// removes the record before the data, for the same reason.
+// Needs --allow-read and --allow-write for `dir`, and --allow-run for `lock()`.
+//
+// `lock(id)` is a lock file beside the data file (`<data path>.lock`) holding
+// the owner's pid and a nonce, the same as the Node store's (a Node and a Deno
+// process exclude each other); see `lockFile()`. Whether a pid is alive is
+// asked with kill(pid, 0), which needs --allow-run (Deno lets /proc/<pid> be
+// read only with --allow-all).
+
+import process from 'node:process';
 
 const RECORD = '.record';
-let temporaries = 0;
+const LOCK = '.lock';
 
 /**
  * A store keeping downloads in `dir` (created when first written), each under
@@ -26,8 +35,9 @@ export function denoFileStore(dir, options = {}) {
     async putRecord(id, record) {
       await Deno.mkdir(dir, { recursive: true });
       const target = (await dataPath(id)) + RECORD;
-      const temporary = `${target}.${Deno.pid}.${(temporaries += 1)}.tmp`;
-      using file = await Deno.open(temporary, { write: true, create: true, truncate: true });
+      // A fresh name created exclusively: nothing planted there is written through.
+      const temporary = `${target}.${crypto.randomUUID()}.tmp`;
+      using file = await Deno.open(temporary, { write: true, createNew: true });
       await writeAll(file, record);
       await file.sync();
       await Deno.rename(temporary, target);
@@ -49,14 +59,18 @@ export function denoFileStore(dir, options = {}) {
 
     async write(id, offset, data) {
       await Deno.mkdir(dir, { recursive: true });
-      using file = await Deno.open(await dataPath(id), { read: true, write: true, create: true });
+      const path = await dataPath(id);
+      await refuseLink(path);
+      using file = await Deno.open(path, { read: true, write: true, create: true });
       await file.seek(offset, Deno.SeekMode.Start);
       await writeAll(file, data);
       await file.syncData();
     },
 
     async read(id, offset, length) {
-      using file = await Deno.open(await dataPath(id), { read: true });
+      const path = await dataPath(id);
+      await refuseLink(path);
+      using file = await Deno.open(path, { read: true });
       await file.seek(offset, Deno.SeekMode.Start);
       const bytes = new Uint8Array(length);
       let done = 0;
@@ -69,12 +83,25 @@ export function denoFileStore(dir, options = {}) {
     },
 
     async delete(id) {
+      // The record first: a crash in between leaves bytes no record claims, never the reverse.
       const file = await dataPath(id);
-      for (const path of [file, file + RECORD]) {
-        await Deno.remove(path).catch((e) => {
-          if (!(e instanceof Deno.errors.NotFound)) throw e;
-        });
+      await removeIfThere(file + RECORD);
+      await removeIfThere(file);
+    },
+
+    /** The data file's length (null when there is none): no record may claim more. */
+    async size(id) {
+      try {
+        return (await Deno.stat(await dataPath(id))).size;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return null;
+        throw e;
       }
+    },
+
+    /** The one-writer lock of `id`: a release function, or null while another live process holds it. */
+    async lock(id) {
+      return lockFile((await dataPath(id)) + LOCK);
     },
   };
 }
@@ -95,5 +122,144 @@ async function readOrUndefined(path) {
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
+  }
+}
+
+async function removeIfThere(path) {
+  try {
+    await Deno.remove(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
+
+/** Deno.open has no O_NOFOLLOW: the data file is refused when a symbolic link is in its place. */
+async function refuseLink(path) {
+  try {
+    if ((await Deno.lstat(path)).isSymlink) throw new Error(`ELOOP: ${path} is a symbolic link`);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
+
+// ---- the lock (as in the Node store) --------------------------------------------
+
+/** The nonces of this process's locks and lock attempts: a lock or guard with our pid is live only with one of these. */
+const ours = new Set();
+/** A lock file without a pid is left over once this old: a writer's pid is in it from the start. */
+const UNNAMED_STALE_MS = 60_000;
+/** Tries before giving up on a lock that keeps changing hands. */
+const ATTEMPTS = 8;
+
+/**
+ * Takes the lock file `file`: resolves a release function, or null while a
+ * live process (this one included) holds it. The pid and a nonce are written
+ * to a temporary file then link()ed to `file`, which fails if it exists; a
+ * dead process's lock is removed only by the process that links the takeover
+ * guard `file.KEY.takeover` (the Node store's `lockFile()` says more).
+ */
+async function lockFile(file) {
+  await Deno.mkdir(file.slice(0, file.lastIndexOf('/')) || '/', { recursive: true });
+  const nonce = crypto.randomUUID();
+  const mine = `${file}.${nonce}.tmp`;
+  ours.add(nonce);
+  let won = false;
+  try {
+    {
+      using temporary = await Deno.open(mine, { write: true, createNew: true });
+      await writeAll(temporary, new TextEncoder().encode(`${Deno.pid}\n${nonce}\n`));
+      await temporary.sync();
+    }
+    for (let attempt = 0; attempt < ATTEMPTS; attempt += 1) {
+      if (await linked(mine, file)) {
+        won = true;
+        return async () => {
+          if (!ours.has(nonce)) return;
+          const now = await inspect(file);
+          if (now && now.key === nonce) await removeIfThere(file);
+          ours.delete(nonce);
+        };
+      }
+      const holder = await inspect(file);
+      if (!holder) continue; // released meanwhile
+      if (!holder.stale || !(await removeStale(file, holder, mine))) return null;
+    }
+  } finally {
+    await removeIfThere(mine);
+    if (!won) ours.delete(nonce);
+  }
+  throw new Error(`the lock ${file} kept changing hands`);
+}
+
+/** Removes the stale lock `holder` from `file` unless another live process is doing so (then false). */
+async function removeStale(file, holder, mine) {
+  const walked = [];
+  let guard = `${file}.${holder.key}.takeover`;
+  for (let attempt = 0; attempt < ATTEMPTS; attempt += 1) {
+    if (await linked(mine, guard)) {
+      const now = await inspect(file);
+      if (now && now.key === holder.key) await removeIfThere(file);
+      // Once the stale lock is gone no one acts on it again: the guards can go.
+      for (const done of [...walked, guard]) await removeIfThere(done);
+      return true;
+    }
+    const taker = await inspect(guard);
+    if (!taker) continue;
+    if (!taker.stale) return false;
+    walked.push(guard);
+    guard = `${file}.${holder.key}.${taker.key}.takeover`;
+  }
+  throw new Error(`the lock ${file} kept changing hands`);
+}
+
+async function linked(from, to) {
+  try {
+    await Deno.link(from, to);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists) return false;
+    throw e;
+  }
+}
+
+/** Who holds lock file `file` (null when there is none): its key (nonce) and whether it is stale. */
+async function inspect(file) {
+  let opened;
+  try {
+    await refuseLink(file);
+    opened = await Deno.open(file, { read: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  using handle = opened;
+  const stat = await handle.stat();
+  const bytes = new Uint8Array(256); // a pid and a nonce; more is not a lock of ours
+  let length = 0;
+  for (;;) {
+    const n = length < bytes.length ? await handle.read(bytes.subarray(length)) : null;
+    if (n === null) break;
+    length += n;
+  }
+  const [first, nonce] = new TextDecoder().decode(bytes.subarray(0, length)).split('\n');
+  const pid = /^\d+$/.test(first) ? Number(first) : 0;
+  // Lock files of earlier versions hold a pid only: the file itself is their key
+  // (as the Node store computes it).
+  const key = nonce || `${stat.ino}-${stat.mtime?.getTime()}`;
+  let stale;
+  if (pid === Deno.pid) stale = !ours.has(nonce);
+  else if (pid > 0) stale = !alive(pid);
+  else stale = Date.now() - (stat.mtime?.getTime() ?? 0) > UNNAMED_STALE_MS;
+  return { key, stale };
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    if (e.code === 'ESRCH') return false;
+    if (e.code === 'EPERM') return true; // alive, another user's
+    throw e; // e.g. Deno without --allow-run: unknown is not dead
   }
 }

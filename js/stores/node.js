@@ -3,15 +3,21 @@
 //
 // Order on disk: `write()` syncs the data before it returns, and only then
 // does `putRecord()` replace the record (a temporary file, synced, renamed
-// over the old one), so a record never claims bytes a crash lost.
+// over the old one), so a record never claims bytes a crash lost. `delete()`
+// removes the record before the data, for the same reason.
+//
+// `lock(id)` is a lock file beside the data file (`<data path>.lock`) holding
+// the owner's pid and a nonce, created whole by link(); see `lockFile()`.
 
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { constants, openAsBlob } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
 const RECORD = '.record';
-let temporaries = 0;
+const LOCK = '.lock';
+/** Opens the data file for reading and writing, never through a symbolic link. */
+const DATA_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW;
 
 /**
  * A store keeping downloads in `dir` (created when first written), each under
@@ -30,8 +36,9 @@ export function fileStore(dir, options = {}) {
     async putRecord(id, record) {
       const target = dataPath(id) + RECORD;
       await fs.mkdir(path.dirname(target), { recursive: true });
-      const temporary = `${target}.${process.pid}.${(temporaries += 1)}.tmp`;
-      const handle = await fs.open(temporary, 'w');
+      // A fresh name opened exclusively: nothing planted there is written through.
+      const temporary = `${target}.${randomUUID()}.tmp`;
+      const handle = await fs.open(temporary, 'wx');
       try {
         await writeAll(handle, record, 0);
         await handle.sync();
@@ -54,7 +61,7 @@ export function fileStore(dir, options = {}) {
     async write(id, offset, data) {
       const file = dataPath(id);
       await fs.mkdir(path.dirname(file), { recursive: true });
-      const handle = await fs.open(file, constants.O_RDWR | constants.O_CREAT, 0o644);
+      const handle = await fs.open(file, DATA_FLAGS, 0o644);
       try {
         await writeAll(handle, data, offset);
         await handle.datasync();
@@ -64,7 +71,7 @@ export function fileStore(dir, options = {}) {
     },
 
     async read(id, offset, length) {
-      const handle = await fs.open(dataPath(id), 'r');
+      const handle = await fs.open(dataPath(id), constants.O_RDONLY | constants.O_NOFOLLOW);
       try {
         const bytes = new Uint8Array(length);
         let done = 0;
@@ -80,8 +87,25 @@ export function fileStore(dir, options = {}) {
     },
 
     async delete(id) {
+      // The record first: a crash in between leaves bytes no record claims, never the reverse.
       const file = dataPath(id);
-      await Promise.all([fs.rm(file, { force: true }), fs.rm(file + RECORD, { force: true })]);
+      await fs.rm(file + RECORD, { force: true });
+      await fs.rm(file, { force: true });
+    },
+
+    /** The data file's length (null when there is none): no record may claim more. */
+    async size(id) {
+      try {
+        return (await fs.stat(dataPath(id))).size;
+      } catch (e) {
+        if (e.code === 'ENOENT') return null;
+        throw e;
+      }
+    },
+
+    /** The one-writer lock of `id`: a release function, or null while another live process holds it. */
+    async lock(id) {
+      return lockFile(dataPath(id) + LOCK);
     },
 
     /** The finished file as a disk-backed Blob: nothing is read into memory. */
@@ -106,5 +130,128 @@ async function readOrUndefined(file) {
   } catch (e) {
     if (e.code === 'ENOENT') return undefined;
     throw e;
+  }
+}
+
+// ---- the lock -------------------------------------------------------------------
+
+/** The nonces of this process's locks and lock attempts: a lock or guard with our pid is live only with one of these. */
+const ours = new Set();
+/** A lock file without a pid is left over once this old: a writer's pid is in it from the start. */
+const UNNAMED_STALE_MS = 60_000;
+/** Tries before giving up on a lock that keeps changing hands. */
+const ATTEMPTS = 8;
+
+/**
+ * Takes the lock file `file`: resolves a release function, or null while a
+ * live process (this one included) holds it.
+ *
+ * The file appears whole: the pid and a nonce are written to a temporary file
+ * that is then link()ed to `file`, which fails if it exists. A lock whose pid
+ * is dead is removed by one process only: the one that links the takeover
+ * guard `file.KEY.takeover` (KEY names the stale lock); it removes `file` if
+ * it still is that lock, as no one else may. A taker that died leaves its
+ * guard, and the next guard is named after it in turn.
+ */
+async function lockFile(file) {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const nonce = randomUUID();
+  const mine = `${file}.${nonce}.tmp`;
+  ours.add(nonce);
+  let won = false;
+  try {
+    const handle = await fs.open(mine, 'wx');
+    try {
+      await handle.writeFile(`${process.pid}\n${nonce}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    for (let attempt = 0; attempt < ATTEMPTS; attempt += 1) {
+      if (await linked(mine, file)) {
+        won = true;
+        return async () => {
+          if (!ours.has(nonce)) return;
+          const now = await inspect(file);
+          if (now && now.key === nonce) await fs.rm(file, { force: true });
+          ours.delete(nonce);
+        };
+      }
+      const holder = await inspect(file);
+      if (!holder) continue; // released meanwhile
+      if (!holder.stale || !(await removeStale(file, holder, mine))) return null;
+    }
+  } finally {
+    await fs.rm(mine, { force: true });
+    if (!won) ours.delete(nonce);
+  }
+  throw new Error(`the lock ${file} kept changing hands`);
+}
+
+/** Removes the stale lock `holder` from `file` unless another live process is doing so (then false). */
+async function removeStale(file, holder, mine) {
+  const walked = [];
+  let guard = `${file}.${holder.key}.takeover`;
+  for (let attempt = 0; attempt < ATTEMPTS; attempt += 1) {
+    if (await linked(mine, guard)) {
+      const now = await inspect(file);
+      if (now && now.key === holder.key) await fs.rm(file, { force: true });
+      // Once the stale lock is gone no one acts on it again: the guards can go.
+      for (const done of [...walked, guard]) await fs.rm(done, { force: true });
+      return true;
+    }
+    const taker = await inspect(guard);
+    if (!taker) continue;
+    if (!taker.stale) return false;
+    walked.push(guard);
+    guard = `${file}.${holder.key}.${taker.key}.takeover`;
+  }
+  throw new Error(`the lock ${file} kept changing hands`);
+}
+
+async function linked(from, to) {
+  try {
+    await fs.link(from, to);
+    return true;
+  } catch (e) {
+    if (e.code === 'EEXIST') return false;
+    throw e;
+  }
+}
+
+/** Who holds lock file `file` (null when there is none): its key (nonce) and whether it is stale. */
+async function inspect(file) {
+  let handle;
+  try {
+    handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (e) {
+    if (e.code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const stat = await handle.stat({ bigint: true });
+    const [first, nonce] = (await handle.readFile('utf8')).split('\n');
+    const pid = /^\d+$/.test(first) ? Number(first) : 0;
+    // Lock files of earlier versions hold a pid only: the file itself is their key
+    // (as the Deno store computes it, to the millisecond).
+    const key = nonce || `${stat.ino}-${stat.mtimeMs}`;
+    let stale;
+    if (pid === process.pid) stale = !ours.has(nonce);
+    else if (pid > 0) stale = !alive(pid);
+    else stale = Date.now() - Number(stat.mtimeMs) > UNNAMED_STALE_MS;
+    return { key, stale };
+  } finally {
+    await handle.close();
+  }
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    if (e.code === 'ESRCH') return false;
+    if (e.code === 'EPERM') return true; // alive, another user's
+    throw e; // e.g. Deno without --allow-run: unknown is not dead
   }
 }

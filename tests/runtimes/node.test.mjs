@@ -11,9 +11,10 @@ import { fileURLToPath } from 'node:url';
 import init, { Download } from '../../pkg/node.js';
 import { fileStore } from '../../pkg/stores/node.js';
 import { MiB, configure, fileUrl, gets, sha256, unique } from '../fault-server/client.mjs';
-import { blobSha256, headersAreSent, killedThenResumed } from './scenarios.mjs';
+import { blobSha256, headersAreSent, killedThenResumed, lockIsOneWriter } from './scenarios.mjs';
 
 const CHILD = fileURLToPath(new URL('./child.mjs', import.meta.url));
+const LOCK_CHILD = fileURLToPath(new URL('./lock-child.mjs', import.meta.url));
 
 let dir;
 before(async () => {
@@ -38,6 +39,73 @@ function child(url, store) {
   const exit = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal, stderr })));
   return { proc, events, exit };
 }
+
+/** Runs lock-child.mjs: `say(line)` writes to it, `next()` resolves the next line it prints. */
+function contender(file, id) {
+  const proc = spawn(process.execPath, [LOCK_CHILD, file, id], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = [];
+  const waiting = [];
+  let buffered = '';
+  proc.stdout.on('data', (data) => {
+    buffered += data;
+    const parts = buffered.split('\n');
+    buffered = parts.pop();
+    for (const line of parts) (waiting.length ? waiting.shift() : (l) => lines.push(l))(line);
+  });
+  const exit = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  // An exit before the line comes rejects the wait.
+  exit.then(() => { for (const w of waiting.splice(0)) w(null); });
+  return {
+    pid: proc.pid,
+    say: (line) => proc.stdin.write(`${line}\n`),
+    next: () => (lines.length ? Promise.resolve(lines.shift()) : new Promise((r) => waiting.push(r))),
+    kill: (signal) => proc.kill(signal),
+    end: () => { proc.stdin.end(); return exit; },
+    exit,
+  };
+}
+
+test('the file store\'s lock: one writer across processes, a dead holder\'s lock taken over', { timeout: 120_000 }, () =>
+  lockIsOneWriter(contender, path.join(dir, 'locks')));
+
+test('the file store removes the record before the data, and size() is the data\'s length', async () => {
+  const where = path.join(dir, 'delete-order');
+  const data = path.join(where, 'd.bin');
+  const store = fileStore(where, { path: () => data });
+  assert.equal(await store.size('d'), null, 'no data: no size');
+  await store.write('d', 0, new Uint8Array(1000).fill(7));
+  await store.putRecord('d', new Uint8Array([1, 2, 3]));
+  assert.equal(await store.size('d'), 1000);
+  // The store's fs.rm calls, in order (it uses this same module object).
+  const removed = [];
+  const rm = fs.rm;
+  fs.rm = (file, options) => { removed.push(path.basename(file)); return rm(file, options); };
+  try {
+    await store.delete('d');
+  } finally {
+    fs.rm = rm;
+  }
+  assert.deepEqual(removed, ['d.bin.record', 'd.bin']);
+  // A record that cannot be removed (a directory in its place): the data stays.
+  await store.write('d', 0, new Uint8Array(1000).fill(7));
+  await fs.mkdir(`${data}.record/x`, { recursive: true });
+  await assert.rejects(store.delete('d'));
+  assert.equal((await fs.stat(data)).size, 1000, 'the data was removed while its record stayed');
+  await fs.rm(`${data}.record`, { recursive: true });
+  await store.delete('d');
+  assert.deepEqual(await fs.readdir(where), []);
+});
+
+test('the file store never writes through a symbolic link in the data file\'s place', async () => {
+  const where = path.join(dir, 'symlink');
+  await fs.mkdir(where, { recursive: true });
+  const victim = path.join(where, 'victim.txt');
+  await fs.writeFile(victim, 'keep');
+  await fs.symlink(victim, path.join(where, 'd.bin'));
+  const store = fileStore(where, { path: () => path.join(where, 'd.bin') });
+  await assert.rejects(store.write('d', 0, new Uint8Array([1, 2, 3, 4, 5])), (e) => e.code === 'ELOOP');
+  assert.equal(await fs.readFile(victim, 'utf8'), 'keep');
+});
 
 test('the default store in Node is memory, and the bytes are the file', { timeout: 60_000 }, async () => {
   const name = unique('node-memory');

@@ -73,3 +73,76 @@ export async function headersAreSent(Download, runtime) {
     (e) => e.name === 'DownloadError' && e.code === 'INVALID_ARGUMENT');
   dl.free();
 }
+
+/** A pid no process has (above Linux's largest pid_max). */
+const DEAD_PID = 2147483646;
+
+/**
+ * The file store's `lock(id)` across processes. `contender(file, id)` starts
+ * lock-child.mjs on data file `file` (see there), `other` another kind of
+ * contender (a process of another runtime) that races `contender`'s.
+ */
+export async function lockIsOneWriter(contender, dir, other = contender) {
+  const fs = await import('node:fs/promises');
+  await fs.mkdir(dir, { recursive: true });
+  const file = `${dir}/race.bin`;
+  const lock = `${file}.lock`;
+  const holder = async () => Number((await fs.readFile(lock, 'utf8')).split('\n')[0]);
+  const gone = () => fs.access(lock).then(() => false, () => true);
+  const [a, b] = [contender(file, 'race'), other(file, 'race')];
+  assert.deepEqual([await a.next(), await b.next()], ['ready', 'ready']);
+
+  // Both ask at once, many times, half of them with a dead process's lock in place: one wins.
+  for (let round = 0; round < 40; round += 1) {
+    if (round % 2) await fs.writeFile(lock, String(DEAD_PID));
+    a.say('go');
+    b.say('go');
+    const said = [await a.next(), await b.next()];
+    assert.deepEqual([...said].sort(), ['lost', 'won'], `round ${round}: ${said}`);
+    const winner = said[0] === 'won' ? a : b;
+    assert.equal(await holder(), winner.pid, `round ${round}: the lock file names the winner`);
+    winner.say('release');
+    assert.equal(await winner.next(), 'released');
+    assert.ok(await gone(), `round ${round}: release removed the lock file`);
+  }
+
+  // An empty pid (a writer between creating the file and writing its pid) is not taken...
+  await fs.writeFile(lock, '');
+  b.say('go');
+  assert.equal(await b.next(), 'lost', 'a lock file without a pid was taken over at once');
+  // ...unless it is old: no writer takes a minute to write its pid.
+  const hourAgo = new Date(Date.now() - 3600_000);
+  await fs.utimes(lock, hourAgo, hourAgo);
+  b.say('go');
+  assert.equal(await b.next(), 'won', 'an hour-old lock file without a pid is taken over');
+  b.say('release');
+  assert.equal(await b.next(), 'released');
+
+  // A holder killed keeps its lock file, which the next process takes over.
+  a.say('go');
+  assert.equal(await a.next(), 'won');
+  a.kill('SIGKILL');
+  await a.exit;
+  assert.equal(await holder(), a.pid, 'the killed holder left its lock behind');
+  b.say('go');
+  assert.equal(await b.next(), 'won', 'the lock of a dead process is taken over');
+  assert.equal(await holder(), b.pid);
+
+  // Release removes the lock file only while it is the releaser's own.
+  await fs.rm(lock);
+  const c = contender(file, 'race');
+  assert.equal(await c.next(), 'ready');
+  c.say('go');
+  assert.equal(await c.next(), 'won');
+  b.say('release');
+  assert.equal(await b.next(), 'released');
+  assert.equal(await holder(), c.pid, "a release removed another process's lock");
+  c.say('go');
+  assert.equal(await c.next(), 'lost', 'a process already holding the lock does not get it twice');
+  c.say('release');
+  assert.equal(await c.next(), 'released');
+  assert.ok(await gone());
+  await Promise.all([b.end(), c.end()]);
+  const left = (await fs.readdir(dir)).filter((n) => n !== 'race.bin');
+  assert.deepEqual(left, [], 'no temporary files are left behind');
+}
