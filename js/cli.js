@@ -3,7 +3,11 @@
 // line. The bytes go straight into FILE.part (a record beside it says which
 // are there); Ctrl-C keeps them, and the same command again continues. When
 // the file is complete (and checked, with --integrity) FILE.part becomes FILE.
+// The download is keyed by FILE, not the URL, so a fresh URL for the same
+// FILE (a signed URL renewed) continues too: the stored bytes are checked
+// against the new URL first.
 
+import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,6 +21,7 @@ Interrupted (Ctrl-C, a lost connection, a crash), the same command continues
 from the bytes already stored.
 
   -o, --output FILE        where to save (default: the URL's file name, here)
+      --id ID              the key the download is stored under (default: FILE)
   -H, --header 'N: V'      an extra request header (repeatable)
   -A, --user-agent UA      the User-Agent header
   -e, --referer URL        the Referer header
@@ -66,6 +71,7 @@ function parse(argv) {
       allowPositionals: true,
       options: {
         output: { type: 'string', short: 'o' },
+        id: { type: 'string' },
         header: { type: 'string', short: 'H', multiple: true, default: [] },
         'user-agent': { type: 'string', short: 'A' },
         referer: { type: 'string', short: 'e' },
@@ -101,7 +107,7 @@ function parse(argv) {
   if (values['block-size'] !== undefined) options.blockSize = size(values['block-size']);
   if (values.retries !== undefined) options.retries = integer('--retries', values.retries);
   if (values.integrity !== undefined) options.integrity = values.integrity;
-  return { url: positionals[0], output: values.output, quiet: values.quiet, options };
+  return { url: positionals[0], output: values.output, id: values.id, quiet: values.quiet, options };
 }
 
 function integer(flag, text) {
@@ -132,31 +138,43 @@ function clock(seconds) {
   return (hms[0] ? hms : hms.slice(1)).map((v, i) => (i ? String(v).padStart(2, '0') : v)).join(':');
 }
 
-/** The progress line: a bar on a terminal, a line every 10 % otherwise. */
+/**
+ * The progress line: a bar on a terminal, a line every 10 % otherwise.
+ * `received` counts bytes still in flight, so 100 % waits for `complete()`.
+ */
 function progressReporter(quiet) {
   const tty = process.stderr.isTTY;
   let lastTenth = -1;
-  const render = ({ received, total, bytesPerSecond, etaSeconds }) => {
+  let last = {};
+  let complete = false;
+  const render = (progress) => {
+    last = progress;
     if (quiet) return;
-    const fraction = total ? received / total : undefined;
+    const { received, total, bytesPerSecond, etaSeconds } = progress;
+    const fraction = complete ? 1 : total ? Math.min(received / total, 0.999) : undefined;
     const amount = `${bytes(received)}${total !== undefined ? ` / ${bytes(total)}` : ''}`;
     const speed = `${bytes(bytesPerSecond ?? 0)}/s`;
     if (!tty) {
       const tenth = fraction === undefined ? -1 : Math.floor(fraction * 10);
       if (tenth > lastTenth) {
         lastTenth = tenth;
-        process.stderr.write(`${(fraction * 100).toFixed(0)}% ${amount} ${speed}\n`);
+        process.stderr.write(`${Math.floor(fraction * 100)}% ${amount} ${speed}\n`);
       }
       return;
     }
     const info = ` ${amount}  ${speed}  ETA ${clock(etaSeconds)}`;
-    const pct = fraction === undefined ? '   ?%' : `${(fraction * 100).toFixed(0).padStart(4)}%`;
+    const pct = fraction === undefined ? '   ?%' : `${String(Math.floor(fraction * 100)).padStart(4)}%`;
     const width = Math.max(10, (process.stderr.columns || 80) - pct.length - info.length - 3);
-    const filled = fraction === undefined ? 0 : Math.round(width * Math.min(1, fraction));
+    const filled = fraction === undefined ? 0 : Math.floor(width * fraction);
     process.stderr.write(`\r${pct} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}]${info}\x1b[K`);
   };
   return {
     render,
+    /** The file is stored (and checked): 100 %. */
+    complete(total) {
+      complete = true;
+      render({ bytesPerSecond: 0, ...last, received: total, total, etaSeconds: 0 });
+    },
     done() { if (tty && !quiet) process.stderr.write('\n'); },
   };
 }
@@ -166,6 +184,9 @@ function progressReporter(quiet) {
 async function exists(file) {
   return fs.access(file).then(() => true, () => false);
 }
+
+/** What messages call the partial file. */
+let partialFile = 'the partial file';
 
 async function main(argv) {
   const args = parse(argv);
@@ -186,83 +207,119 @@ async function main(argv) {
   }
   output = path.resolve(output);
   const partial = `${output}.part`;
-  if ((await exists(output)) && !(await exists(`${partial}.record`))) {
+  partialFile = partial;
+  const id = args.id ?? output;
+  const store = fileStore(path.dirname(output), { name: 'file', path: () => partial });
+  const release = await store.lock(id);
+  if (!release) {
+    const pid = Number((await fs.readFile(`${partial}.lock`, 'utf8').catch(() => '')).split('\n')[0]);
+    throw new Failure(`another resumable-fetch${pid > 0 ? ` (pid ${pid})` : ''} is downloading to ${output}`
+      + ` (if none is, remove ${partial}.lock)`, 5);
+  }
+  try {
+    await download(args, output, partial, id, store);
+  } finally {
+    await release();
+  }
+}
+
+/** The download itself, under the lock of `partial`. */
+async function download(args, output, partial, id, store) {
+  const record = await store.getRecord(id);
+  if (await exists(output)) {
+    // An earlier run renamed FILE.part to FILE and was stopped before it removed the record.
+    if (record && !(await lexists(partial))) {
+      await fs.rm(`${partial}.record`, { force: true });
+      if (!args.quiet) process.stderr.write(`${output} is already saved (an earlier run finished it)\n`);
+      return;
+    }
     throw new Failure(`${output} already exists; remove it or choose another name with -o`, 5);
   }
-  const lock = await takeLock(`${partial}.lock`);
-  try {
-    const store = fileStore(path.dirname(output), { name: 'file', path: () => partial });
-    const dl = await Download.open(args.url, { ...args.options, store });
-    const progress = progressReporter(args.quiet);
-    if (dl.received > 0 && !args.quiet) {
-      process.stderr.write(`resuming: ${bytes(dl.received)}${dl.total !== undefined ? ` of ${bytes(dl.total)}` : ''} already stored\n`);
-    }
-    dl.onprogress = progress.render;
-    dl.onrestart = ({ message }) => process.stderr.write(`\nstarting over: ${message}\n`);
+  // Bytes no record claims are worth nothing, and may run past the file's end;
+  // rm also takes away anything planted there (a symbolic link is not followed).
+  if (!record) await fs.rm(partial, { force: true });
 
-    let stopping = null;
-    const stop = (signal) => {
-      if (stopping) process.exit(SIGNALS[signal]); // a second Ctrl-C: at once
-      stopping = signal;
-      dl.pause().catch(() => {});
-    };
-    for (const signal of Object.keys(SIGNALS)) process.on(signal, stop);
-
-    let outcome;
-    try {
-      outcome = await dl.start();
-    } catch (e) {
-      // The bytes that failed the check are worth nothing: no partial file is left.
-      if (e && e.code === 'INTEGRITY_MISMATCH') await store.delete(dl.id);
-      throw e;
-    } finally {
-      progress.done();
-      for (const signal of Object.keys(SIGNALS)) process.off(signal, stop);
-    }
-    if (outcome !== 'complete') {
-      const stored = `${bytes(dl.received)}${dl.total !== undefined ? ` of ${bytes(dl.total)}` : ''}`;
-      throw new Failure(`paused with ${stored} stored in ${partial}; run the same command again to continue`,
-        SIGNALS[stopping] ?? 1);
-    }
-    const total = dl.total;
-    dl.free();
-    await fs.rename(partial, output);
-    await fs.rm(`${partial}.record`, { force: true });
-    if (!args.quiet) process.stderr.write(`saved ${output} (${bytes(total)})\n`);
-  } finally {
-    await lock.release();
+  // The lock is held here: the store given to the download has none to take.
+  const { lock: _, ...unlocked } = store;
+  const dl = await Download.open(args.url, { ...args.options, id, store: unlocked });
+  const progress = progressReporter(args.quiet);
+  if (dl.received > 0 && !args.quiet) {
+    process.stderr.write(`resuming: ${bytes(dl.received)}${dl.total !== undefined ? ` of ${bytes(dl.total)}` : ''} already stored\n`);
   }
-}
+  dl.onprogress = progress.render;
+  dl.onrestart = ({ message }) => process.stderr.write(`\nstarting over: ${forTerminal(message, partial)}\n`);
 
-/** One process per output file: a lock file holding its pid, taken over from a dead process. */
-async function takeLock(file) {
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt += 1) {
-    try {
-      const handle = await fs.open(file, 'wx');
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      return { release: () => fs.rm(file, { force: true }) };
-    } catch (e) {
-      if (e.code !== 'EEXIST') throw e;
-      const pid = Number(await fs.readFile(file, 'utf8').catch(() => ''));
-      if (pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new Failure(`another resumable-fetch (pid ${pid}) is downloading to ${file.slice(0, -10)}`, 5);
-      }
-      await fs.rm(file, { force: true });
-    }
-  }
-  throw new Failure(`cannot take the lock ${file}`, 5);
-}
+  let stopping = null;
+  const stop = (signal) => {
+    if (stopping) process.exit(SIGNALS[signal]); // a second Ctrl-C: at once
+    stopping = signal;
+    dl.pause().catch(() => {});
+  };
+  for (const signal of Object.keys(SIGNALS)) process.on(signal, stop);
 
-function alive(pid) {
+  let outcome;
   try {
-    process.kill(pid, 0);
-    return true;
+    outcome = await dl.start();
+    if (outcome === 'complete') progress.complete(dl.total ?? dl.received);
   } catch (e) {
-    return e.code === 'EPERM';
+    // The bytes that failed the check are worth nothing: no partial file is left.
+    if (e && e.code === 'INTEGRITY_MISMATCH') await store.delete(id);
+    throw e;
+  } finally {
+    progress.done();
+    for (const signal of Object.keys(SIGNALS)) process.off(signal, stop);
   }
+  if (outcome !== 'complete') {
+    const stored = `${bytes(dl.received)}${dl.total !== undefined ? ` of ${bytes(dl.total)}` : ''}`;
+    throw new Failure(`paused with ${stored} stored in ${partial}; run the same command again to continue`,
+      SIGNALS[stopping] ?? 1);
+  }
+  const total = dl.total ?? dl.received;
+  dl.free();
+  // FILE is exactly the download: bytes of an earlier, longer file past its end are cut.
+  const handle = await fs.open(partial, constants.O_RDWR | constants.O_NOFOLLOW);
+  try {
+    await handle.truncate(total);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(partial, output);
+  await fs.rm(`${partial}.record`, { force: true });
+  if (!args.quiet) process.stderr.write(`saved ${output} (${bytes(total)})\n`);
 }
+
+async function lexists(file) {
+  return fs.lstat(file).then(() => true, () => false);
+}
+
+/** The library's message, in the words of this command rather than of its JS API. */
+function forTerminal(message, partial) {
+  const words = [
+    [/call start\(\) again once/g, 'run the same command again once'],
+    [/call start\(\) again, or raise stallTimeoutMs for a slow server/g, 'run the same command again'],
+    [/call start\(\) again/g, 'run the same command again'],
+    [/the stored bytes were discarded, and start\(\) downloads the file again/g, 'nothing was saved'],
+    [/open the download again with a fresh URL and the same id to continue/g, 'run the command again with a fresh URL and the same -o to continue'],
+    [/remove the download and start again, or open it with onServerChange: 'restart' to do that automatically/g, `remove ${partial} and run the command again`],
+    [/remove the download and start again/g, `remove ${partial} and ${partial}.record and run the command again`],
+    [/free space \(for example remove other downloads\)/g, 'free disk space'],
+    [/the custom store's (\w+)\(\)/g, (_, method) => `${STORE_STEPS[method] ?? 'storing'} ${partial}`],
+    [/; choose another `store`, e\.g\. 'auto'/g, ''],
+    [/invalid `(\w+)`/g, (_, option) => `invalid ${FLAGS[option] ?? option}`],
+    [/`/g, ''],
+  ];
+  return words.reduce((text, [pattern, replacement]) => text.replace(pattern, replacement), message);
+}
+
+const STORE_STEPS = {
+  getRecord: 'reading the record of', putRecord: 'saving the record of', records: 'listing',
+  write: 'writing', read: 'reading', delete: 'removing', file: 'reading', size: 'reading',
+};
+const FLAGS = {
+  connections: '--connections', blockSize: '--block-size', retries: '--retries', integrity: '--integrity',
+  headers: '-H', 'url, headers or referrer': 'URL or header',
+};
 
 try {
   await main(process.argv.slice(2));
@@ -273,9 +330,7 @@ try {
     process.exit(e.status);
   }
   const code = e && e.name === 'DownloadError' ? e.code : undefined;
-  process.stderr.write(`resumable-fetch: ${e && e.message ? e.message : e}${code ? ` (${code})` : ''}\n`);
-  if (code === 'NETWORK' || code === 'QUOTA_EXCEEDED') {
-    process.stderr.write('the bytes stored so far are kept; run the same command again to continue\n');
-  }
+  const message = code ? forTerminal(e.message, partialFile) : e && e.message ? e.message : e;
+  process.stderr.write(`resumable-fetch: ${message}${code ? ` (${code})` : ''}\n`);
   process.exit(EXIT[code] ?? 1);
 }

@@ -105,7 +105,7 @@ test('every failure has its message and exit status', { timeout: 120_000 }, asyn
     { args: [url, '-o', 'h.bin', '-c', '99'], code: 2, message: /connections.*99.*\(INVALID_ARGUMENT\)/ },
     { args: [url, '-o', 'h.bin', '-H', 'Range: bytes=0-'], code: 2, message: /Range cannot be set/ },
     { args: [`${url}-missing`, '-o', 'm.bin'], code: 4, message: /HTTP 404.*\(HTTP_STATUS\)/ },
-    { args: ['http://127.0.0.1:9/closed.bin', '-o', 'n.bin', '--retries', '0'], code: 3, message: /\(NETWORK\)\nthe bytes stored so far are kept/ },
+    { args: ['http://127.0.0.1:9/closed.bin', '-o', 'n.bin', '--retries', '0'], code: 3, message: /everything stored so far is kept: run the same command again once the connection is back \(NETWORK\)/ },
     { args: [url, '-o', 'i.bin', '--integrity', `sha256-${'A'.repeat(43)}=`], code: 6, message: /does not match the integrity option.*\(INTEGRITY_MISMATCH\)/ },
   ];
   for (const { args, code, message } of cases) {
@@ -113,6 +113,7 @@ test('every failure has its message and exit status', { timeout: 120_000 }, asyn
     assert.equal(done.code, code, `${args.join(' ')}: ${done.stderr}`);
     assert.match(done.stderr, message, args.join(' '));
     assert.match(done.stderr, /^resumable-fetch: /m, 'the message names the command');
+    assert.doesNotMatch(done.stderr, /start\(\)|store's|stallTimeoutMs|onServerChange|`/, 'no words of the JS API');
   }
   for (const leftover of ['i.bin', 'i.bin.part', 'i.bin.part.record', 'm.bin.part', 'h.bin.part']) {
     assert.ok(!(await exists(leftover)), `${leftover} is left behind`);
@@ -159,4 +160,112 @@ test('on a terminal, a bar with the amount, speed and ETA is redrawn in place', 
   assert.ok(!last.includes('.'), `the last bar is full: ${last}`);
   assert.ok(bars.some((b) => b[2].includes('#') && b[2].includes('.')), 'a part-filled bar was drawn');
   assert.doesNotMatch(drawn, /^\d+% .*\n/m, 'no 10 % lines on a terminal');
+});
+
+/** Runs `args` until it has stored `fraction` of the file, then interrupts it with Ctrl-C. */
+async function interrupted(args, output, fraction = 0.3) {
+  const first = cli(args);
+  const tenths = Math.round(fraction * 10);
+  await until(async () => new RegExp(`^([${tenths}-9]\\d|100)% `, 'm').test(first.out.stderr)
+    && exists(`${output}.part.record`), 60_000, `the command to report ${tenths}0 % and store a block`);
+  first.proc.kill('SIGINT');
+  const done = await first.exit;
+  assert.equal(done.code, 130, done.stderr);
+  return done;
+}
+
+test('a rerun after the file got shorter saves exactly the new file, no old bytes past its end', { timeout: 120_000 }, async () => {
+  const name = unique('cli-shorter');
+  await configure(name, `size=${24 * MiB}&seed=55&throttle=${4 * MiB}`);
+  const args = [fileUrl(name), '-o', 'short.bin', '-c', '3', '--block-size', '4M'];
+  await interrupted(args, 'short.bin');
+  const stored = (await fs.stat(path.join(cwd, 'short.bin.part'))).size;
+  const size = 5 * MiB + 7;
+  assert.ok(stored > size, `${stored} bytes were stored, more than the new file`);
+  await configure(name, `size=${size}&seed=56&throttle=0`);
+  const done = await run(args);
+  assert.equal(done.code, 0, done.stderr);
+  assert.equal((await fs.stat(path.join(cwd, 'short.bin'))).size, size);
+  assert.equal(await fileSha256('short.bin'), await sha256(name));
+
+  // A leftover .part longer than the file, with no record beside it.
+  await fs.writeFile(path.join(cwd, 'left.bin.part'), new Uint8Array(9 * MiB).fill(0xee));
+  const left = await run([fileUrl(name), '-o', 'left.bin', '-q']);
+  assert.equal(left.code, 0, left.stderr);
+  assert.equal((await fs.stat(path.join(cwd, 'left.bin'))).size, size);
+  assert.equal(await fileSha256('left.bin'), await sha256(name));
+});
+
+test('a new URL for the same -o (a refreshed signed URL) continues from the stored bytes', { timeout: 120_000 }, async () => {
+  const name = unique('cli-new-url');
+  const size = 24 * MiB + 5;
+  await configure(name, `size=${size}&seed=57&throttle=${4 * MiB}`);
+  const options = ['-o', 'moved.bin', '-c', '3', '--block-size', '4M'];
+  await interrupted([`${fileUrl(name)}?sig=1`, ...options], 'moved.bin');
+  await clearLog(name);
+  await configure(name, 'throttle=0');
+  const done = await run([`${fileUrl(name)}?sig=2`, ...options]);
+  assert.equal(done.code, 0, done.stderr);
+  assert.match(done.stderr, /^resuming: .* already stored$/m);
+  assert.doesNotMatch(done.stderr, /damaged|another id/);
+  const fetched = (await gets(name)).reduce((n, q) => n + q.sent, 0);
+  assert.ok(fetched < size - 4 * MiB, `the second run fetched ${fetched} of ${size} bytes`);
+  assert.equal(await fileSha256('moved.bin'), await sha256(name));
+
+  // --id names the download instead: another -o with the same --id finds nothing stored under it.
+  const byId = await run([fileUrl(name), '-o', 'by-id.bin', '--id', 'my-download', '-q']);
+  assert.equal(byId.code, 0, byId.stderr);
+  assert.equal(await fileSha256('by-id.bin'), await sha256(name));
+});
+
+test('a crash between the rename and the record\'s removal: the next run finds the file saved', { timeout: 60_000 }, async () => {
+  const name = unique('cli-renamed');
+  await configure(name, `size=${MiB}&seed=58`);
+  const first = await run([fileUrl(name), '-o', 'renamed.bin', '-q']);
+  assert.equal(first.code, 0, first.stderr);
+  // What such a crash leaves: the output, no .part, and a record beside where it was.
+  await fs.writeFile(path.join(cwd, 'renamed.bin.part.record'), new Uint8Array([1, 2, 3]));
+  await clearLog(name);
+  const done = await run([fileUrl(name), '-o', 'renamed.bin']);
+  assert.equal(done.code, 0, done.stderr);
+  assert.match(done.stderr, /renamed\.bin is already saved/);
+  assert.ok(!(await exists('renamed.bin.part.record')), 'the orphan record is removed');
+  assert.equal(await fileSha256('renamed.bin'), await sha256(name));
+  assert.deepEqual(await gets(name), [], 'nothing was fetched again');
+  const again = await run([fileUrl(name), '-o', 'renamed.bin']);
+  assert.equal(again.code, 5, again.stderr);
+  assert.match(again.stderr, /already exists/);
+});
+
+test('a symbolic link planted at FILE.part is not written through', { timeout: 60_000 }, async () => {
+  const name = unique('cli-symlink');
+  await configure(name, `size=${MiB + 3}&seed=59`);
+  await fs.writeFile(path.join(cwd, 'victim.txt'), 'keep');
+  await fs.symlink(path.join(cwd, 'victim.txt'), path.join(cwd, 'sym.bin.part'));
+  const done = await run([fileUrl(name), '-o', 'sym.bin', '-q']);
+  assert.equal(await fs.readFile(path.join(cwd, 'victim.txt'), 'utf8'), 'keep', `written through the link: ${done.stderr}`);
+  assert.equal(done.code, 0, done.stderr);
+  assert.equal(await fileSha256('sym.bin'), await sha256(name));
+});
+
+test('a lock file with no pid in it is not taken while it is fresh', { timeout: 60_000 }, async () => {
+  const name = unique('cli-empty-lock');
+  await configure(name, `size=${MiB}&seed=60`);
+  await fs.writeFile(path.join(cwd, 'e.bin.part.lock'), '');
+  const locked = await run([fileUrl(name), '-o', 'e.bin']);
+  assert.equal(locked.code, 5, locked.stderr);
+  assert.match(locked.stderr, /another resumable-fetch is downloading to .*e\.bin/);
+  assert.ok(!(await exists('e.bin')));
+});
+
+test('progress never shows 100 % before the file is stored and checked', { timeout: 120_000 }, async () => {
+  const name = unique('cli-not-done');
+  await configure(name, `size=${3 * MiB}&seed=61`);
+  // Every byte arrives and is stored, then the check fails: the file is never complete.
+  // (Whether a progress event comes between the last byte and the check is timing: a few runs.)
+  for (let i = 0; i < 6; i += 1) {
+    const done = await run([fileUrl(name), '-o', 'bad.bin', '-c', '1', '--block-size', '1M', '--integrity', `sha256-${'A'.repeat(43)}=`]);
+    assert.equal(done.code, 6, done.stderr);
+    assert.doesNotMatch(done.stderr, /^100% /m, `run ${i}: 100 % was shown for a file that failed its check`);
+  }
 });
