@@ -168,7 +168,7 @@ test('a workerd process killed mid-download is resumed by a fresh one from Durab
     return killedThenResumed(child, dir, 'workerd', 'durable-object');
   });
 
-test('a server that ignores Range: the whole file from 200s, into Durable Object storage', { timeout: 60_000 }, async () => {
+test('a server that ignores Range: the whole file from 200s, into Durable Object storage; its size() and remove()', { timeout: 60_000 }, async () => {
   const workerd = await startWorkerd(path.join(dir, 'no-range'));
   try {
     const name = unique('workerd-no-range');
@@ -183,8 +183,11 @@ test('a server that ignores Range: the whole file from 200s, into Durable Object
     const listed = await (await fetch(`${workerd.url}/do/${name}/list`, { method: 'POST' })).json();
     assert.deepEqual(listed.map((e) => [e.id, e.state, e.received, e.store]),
       [[fileUrl(name), 'complete', size, 'durable-object']]);
+    const stored = () => fetch(`${workerd.url}/do/${name}/size?id=${encodeURIComponent(fileUrl(name))}`).then((r) => r.json());
+    assert.deepEqual(await stored(), { size }, 'size() is where the stored bytes end');
     const removed = await fetch(`${workerd.url}/do/${name}/remove?id=${encodeURIComponent(fileUrl(name))}`, { method: 'POST' });
     assert.deepEqual(await removed.json(), { keys: 0 });
+    assert.deepEqual(await stored(), { size: null }, 'nothing stored: no size');
   } finally {
     await workerd.stop();
   }

@@ -7,7 +7,8 @@
 //   POST /do/NAME/run?url=U&...     into the Durable Object NAME's storage; the
 //                                   response is one JSON event per line: open,
 //                                   progress, then paused or complete
-//   POST /do/NAME/list, /do/NAME/remove?id=ID, GET /do/NAME/file?id=ID&size=N
+//   POST /do/NAME/list, /do/NAME/remove?id=ID, GET /do/NAME/file?id=ID&size=N,
+//   GET  /do/NAME/size?id=ID        { size }: the store's size(ID)
 
 import { DurableObject } from 'cloudflare:workers';
 import init, { Download } from './resumable_fetch.js';
@@ -65,6 +66,7 @@ export class Downloads extends DurableObject {
         return json({ keys: (await this.ctx.storage.list()).size });
       }
       if (action === 'file') return new Response(this.store.stream(param('id'), Number(param('size'))));
+      if (action === 'size') return json({ size: await this.store.size(param('id')) });
       return json({ error: `no action ${action}` }, 404);
     } catch (e) {
       return json({ error: String(e), code: e.code }, 500);
