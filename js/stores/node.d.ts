@@ -16,7 +16,9 @@ export interface FileStore extends CustomStore {
    * the data file (`<data path>.lock`) holding the owner's pid: resolves a
    * function that releases it (removing the file only while it is still this
    * process's), or null while another live process (or this one) holds it.
-   * A dead process's lock is taken over.
+   * A dead process's lock is taken over. For processes of one machine: the
+   * pid is checked with kill(pid, 0), so one in another pid namespace (a
+   * container sharing the directory) looks dead.
    */
   lock(id: string): Promise<(() => Promise<void>) | null>;
 }
