@@ -512,6 +512,165 @@ async fn integrity_and_repr_digest_are_checked() {
     conformance::integrity_and_repr_digest_are_checked("indexeddb").await;
 }
 
+#[wasm_bindgen_test]
+async fn a_second_object_cannot_cancel_or_remove_a_running_download() {
+    custom_store::a_second_object_cannot_cancel_or_remove_a_running_download().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_custom_stores_lock_hook_is_the_cross_process_lock() {
+    custom_store::a_custom_stores_lock_hook_is_the_cross_process_lock().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_record_that_outlived_its_data_is_downloaded_again() {
+    custom_store::a_record_that_outlived_its_data_is_downloaded_again().await;
+}
+
+#[wasm_bindgen_test]
+async fn records_may_be_any_buffer_source_and_nothing_else() {
+    custom_store::records_may_be_any_buffer_source_and_nothing_else().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_stale_objects_blob_is_never_a_mix() {
+    custom_store::a_stale_objects_blob_is_never_a_mix().await;
+}
+
+#[wasm_bindgen_test]
+async fn option_getters_and_proxies_are_invalid_arguments() {
+    scenarios::option_getters_and_proxies_are_invalid_arguments("indexeddb").await;
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+/** Makes navigator.locks.request refuse, as in a sandboxed iframe: 'reject' or 'throw'. */
+export function refuseWebLocks(how) {
+  const locks = globalThis.navigator?.locks;
+  if (typeof locks?.request !== 'function') return false;
+  const denied = () => new DOMException('The request was denied.', 'SecurityError');
+  locks.request = how === 'throw'
+    ? () => { throw denied(); }
+    : () => Promise.reject(denied());
+  return true;
+}
+export function restoreWebLocks() {
+  delete globalThis.navigator.locks.request;
+}
+
+function settled(request) {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+    request.onblocked = () => reject(new Error('blocked'));
+  });
+}
+/**
+ * Another tab running old code: the database at version 1, held open with no
+ * versionchange handler (resumable-fetch's own connection lets go of it).
+ */
+export async function holdAnOldDatabase() {
+  await settled(indexedDB.deleteDatabase('resumable-fetch'));
+  return settled(indexedDB.open('resumable-fetch', 1));
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = refuseWebLocks)]
+    fn refuse_web_locks(how: &str) -> bool;
+    #[wasm_bindgen(js_name = restoreWebLocks)]
+    fn restore_web_locks();
+    #[wasm_bindgen(js_name = holdAnOldDatabase)]
+    async fn hold_an_old_database() -> JsValue;
+}
+
+/// `navigator.locks.request` that rejects or throws (a sandboxed iframe,
+/// blocked storage): every call that needs the lock settles with
+/// STORAGE_UNAVAILABLE naming Web Locks, and nothing is written.
+#[wasm_bindgen_test]
+async fn web_locks_that_refuse_settle_every_call() {
+    use resumable_fetch::api::Download;
+    use wasm_bindgen_futures::JsFuture;
+    let name = common::unique("locks-refused");
+    common::configure(&name, "size=1000").await;
+    let url = common::file_url(&name);
+    let dl = common::open(&url, JsValue::UNDEFINED).await.unwrap();
+    // Complete, so prune() has a record to lock.
+    common::call(&dl, "start", &[]).await.unwrap();
+    common::clear_log(&name).await;
+    for how in ["reject", "throw"] {
+        if !refuse_web_locks(how) {
+            console_log!("SKIPPED web_locks_that_refuse_settle_every_call: no Web Locks");
+            return;
+        }
+        let again = common::open(&url, JsValue::UNDEFINED).await.unwrap();
+        let prune = common::options(&[("olderThan", 0.into())]);
+        let results = [
+            common::call(
+                &common::open(
+                    &url,
+                    common::options(&[("id", format!("{url}#other").into())]),
+                )
+                .await
+                .unwrap(),
+                "start",
+                &[],
+            )
+            .await,
+            common::call(&again, "cancel", &[]).await,
+            common::call(&dl, "blob", &[]).await,
+            JsFuture::from(Download::remove(url.clone(), None)).await,
+            JsFuture::from(Download::prune(prune)).await,
+        ];
+        restore_web_locks();
+        for (i, result) in results.into_iter().enumerate() {
+            let error = result.unwrap_err();
+            assert_eq!(
+                common::error_code(&error),
+                "STORAGE_UNAVAILABLE",
+                "{how} {i}: {error:?}"
+            );
+            let message = common::text(&error, "message");
+            assert!(
+                message.contains("Web Locks") && message.contains("SecurityError"),
+                "{message}"
+            );
+        }
+    }
+    assert!(common::log(&name).await.is_empty(), "nothing was fetched");
+    let blob: web_sys::Blob = common::call(&dl, "blob", &[]).await.unwrap().into();
+    assert_eq!(
+        common::sha256_of(&blob).await,
+        common::server_sha256(&name).await
+    );
+    common::call(&dl, "cancel", &[]).await.unwrap();
+}
+
+/// Another tab holds the database open at an older version and does not let
+/// go: opening IndexedDB settles with STORAGE_UNAVAILABLE that says so,
+/// instead of waiting for ever; once that tab lets go, it opens.
+#[wasm_bindgen_test]
+async fn an_indexeddb_open_blocked_by_another_tab_settles() {
+    let name = common::unique("idb-blocked");
+    common::configure(&name, "size=1000").await;
+    let url = common::file_url(&name);
+    let old = hold_an_old_database().await;
+    let error = common::open(&url, common::options(&[("store", "indexeddb".into())]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        common::error_code(&error),
+        "STORAGE_UNAVAILABLE",
+        "{error:?}"
+    );
+    assert!(common::text(&error, "message").contains("another tab"));
+    common::call(&old, "close", &[]).await.unwrap();
+    let dl = common::open(&url, common::options(&[("store", "indexeddb".into())]))
+        .await
+        .unwrap();
+    let state = common::call(&dl, "start", &[]).await.unwrap();
+    assert_eq!(state.as_string().as_deref(), Some("complete"));
+    common::call(&dl, "cancel", &[]).await.unwrap();
+}
+
 /// Runs `body`, the text of an async JS function of `arg`, and awaits it.
 async fn js(body: &str, arg: &JsValue) -> JsValue {
     let f =
