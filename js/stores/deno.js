@@ -173,11 +173,10 @@ async function lockFile(file) {
     for (let attempt = 0; attempt < ATTEMPTS; attempt += 1) {
       if (await linked(mine, file)) {
         won = true;
-        return async () => {
-          if (!ours.has(nonce)) return;
-          const now = await inspect(file);
-          if (now && now.key === nonce) await removeIfThere(file);
-          ours.delete(nonce);
+        // Synchronous, so the lock is gone when release returns, awaited or not.
+        return () => {
+          if (!ours.delete(nonce)) return;
+          if (nonceInSync(file) === nonce) Deno.removeSync(file);
         };
       }
       const holder = await inspect(file);
@@ -210,6 +209,17 @@ async function removeStale(file, holder, mine) {
     guard = `${file}.${holder.key}.${taker.key}.takeover`;
   }
   throw new Error(`the lock ${file} kept changing hands`);
+}
+
+/** The nonce in lock file `file` (undefined when there is none, or a link is there), read synchronously. */
+function nonceInSync(file) {
+  try {
+    if (Deno.lstatSync(file).isSymlink) return undefined;
+    return Deno.readTextFileSync(file).split('\n')[1];
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
 }
 
 async function linked(from, to) {

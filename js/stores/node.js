@@ -10,7 +10,7 @@
 // the owner's pid and a nonce, created whole by link(); see `lockFile()`.
 
 import { createHash, randomUUID } from 'node:crypto';
-import { constants, openAsBlob } from 'node:fs';
+import { closeSync, constants, openAsBlob, openSync, readFileSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
@@ -170,11 +170,10 @@ async function lockFile(file) {
     for (let attempt = 0; attempt < ATTEMPTS; attempt += 1) {
       if (await linked(mine, file)) {
         won = true;
-        return async () => {
-          if (!ours.has(nonce)) return;
-          const now = await inspect(file);
-          if (now && now.key === nonce) await fs.rm(file, { force: true });
-          ours.delete(nonce);
+        // Synchronous, so the lock is gone when release returns, awaited or not.
+        return () => {
+          if (!ours.delete(nonce)) return;
+          if (nonceInSync(file) === nonce) rmSync(file, { force: true });
         };
       }
       const holder = await inspect(file);
@@ -207,6 +206,22 @@ async function removeStale(file, holder, mine) {
     guard = `${file}.${holder.key}.${taker.key}.takeover`;
   }
   throw new Error(`the lock ${file} kept changing hands`);
+}
+
+/** The nonce in lock file `file` (undefined when there is none), read synchronously. */
+function nonceInSync(file) {
+  let fd;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (e) {
+    if (e.code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    return readFileSync(fd, 'utf8').split('\n')[1];
+  } finally {
+    closeSync(fd);
+  }
 }
 
 async function linked(from, to) {
