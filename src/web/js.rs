@@ -69,7 +69,7 @@ pub fn describe(value: &JsValue) -> String {
     } else if value.is_function() {
         "a function".into()
     } else if value.is_object() {
-        "an object of another kind".into()
+        "an object".into()
     } else {
         // A number, boolean, symbol or bigint: the engine's own text.
         format!("{value:?}")
@@ -102,18 +102,20 @@ pub fn buffer_source(value: &JsValue) -> Option<Vec<u8>> {
     Some(bytes.unchecked_into::<Uint8Array>().to_vec())
 }
 
-/// A readable description of a thrown value: `name: message` for errors.
-/// Read with `Reflect.get`, so an error whose getters throw cannot throw
-/// again through wasm; a value that is no error is only described.
+/// A readable description of a thrown value: `name: message` for errors
+/// (and error-like objects). Read with `Reflect.get`, so an error whose
+/// getters throw cannot throw again through wasm; anything else is only
+/// described.
 pub fn message(value: &JsValue) -> String {
-    if value.is_instance_of::<js_sys::Error>() || value.is_instance_of::<web_sys::DomException>() {
+    if value.is_object() {
         let name = get(value, "name").as_string().unwrap_or_default();
         let message = get(value, "message").as_string().unwrap_or_default();
-        return match (name.is_empty(), message.is_empty()) {
-            (_, true) => name,
-            (true, false) => message,
-            (false, false) => format!("{name}: {message}"),
-        };
+        match (name.is_empty(), message.is_empty()) {
+            (true, true) => {}
+            (_, true) => return name,
+            (true, false) => return message,
+            (false, false) => return format!("{name}: {message}"),
+        }
     }
     value.as_string().unwrap_or_else(|| describe(value))
 }
