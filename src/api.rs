@@ -278,7 +278,8 @@ impl Download {
     }
 
     /// Stops the download and deletes everything stored for it. A pending
-    /// `start()` rejects with `ABORTED`.
+    /// `start()` rejects with `ABORTED`. `LOCKED` while another object, tab,
+    /// worker or process is writing it.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn cancel(&self) -> Promise {
         self.handle.clone().cancel()
@@ -415,7 +416,8 @@ impl Download {
     }
 
     /// Deletes a download from every built-in store, or from the store
-    /// given. Not while it runs in this page.
+    /// given. `LOCKED` while it is written here, in another tab or worker, or
+    /// (through a custom store's `lock`) in another process.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn remove(
         id: String,
