@@ -234,10 +234,13 @@ where
 
     /// Reads the stored record: what another download object (in this page
     /// or an earlier one) stored is the truth, not this object's memory.
-    async fn load(&self) -> Result<(), Error> {
+    /// `true` if a record was stored.
+    async fn load(&self) -> Result<bool, Error> {
         let id = &self.options.id;
         let now = self.clock.now_ms();
-        let mut record = match self.store.load(id).await? {
+        let stored = self.store.load(id).await?;
+        let found = stored.is_some();
+        let mut record = match stored {
             None => Record::new(id, &self.url(), now),
             Some(bytes) => match Record::decode(&bytes) {
                 Ok(record) if record.id == *id => record,
@@ -258,7 +261,17 @@ where
             record.validators = Validators::default();
         }
         self.state.borrow_mut().record = record;
-        Ok(())
+        Ok(found)
+    }
+
+    /// Saves the record as loaded before anything is written. A store may
+    /// have trimmed it to the data it holds (OPFS, the file stores: a write
+    /// lost before it reached the disk, a data file deleted); were the old
+    /// claim left on disk, new writes past the trimmed end would make it look
+    /// backed again after a crash, holes included.
+    async fn persist_loaded(&self) -> Result<(), Error> {
+        let record = self.state.borrow().record.encode();
+        Ok(self.store.save_record(&self.options.id, &record).await?)
     }
 
     /// The options the download was opened with (see [`Download::url`]).
@@ -348,6 +361,11 @@ where
         }
         self.phase.set(Phase::Begun);
         self.pause_requested.set(false);
+        // A pause while offline fired the wake signal: a run begun still
+        // offline must wait for a new one, not spin on the old.
+        if self.suspended.get() {
+            *self.wake.borrow_mut() = Signal::new();
+        }
         Ok(())
     }
 
@@ -371,7 +389,9 @@ where
         self.requests.set(0);
         let _idle = IdleOnDrop(&self.phase);
         let result = async {
-            self.load().await?;
+            if self.load().await? {
+                self.persist_loaded().await?;
+            }
             // Another tab may have changed the stored file since the last run.
             self.hashed.borrow_mut().take();
             self.proven
@@ -735,6 +755,18 @@ where
                 .into(),
             );
         };
+        // A body the runtime may have decoded must be exactly as long as its
+        // Content-Range, so it is read to its end, and kept only whole.
+        let strict = response.head.content_encoding.is_hidden();
+        if strict && keep.end != body_range.end {
+            return Fetched::Failed(
+                ServerError::WrongRange {
+                    asked: claim,
+                    got: body_range,
+                }
+                .into(),
+            );
+        }
         let skip = keep.start - body_range.start;
         let streamed = Cell::new(0);
         let count = |n| {
@@ -756,20 +788,36 @@ where
                 (chunks, got, end)
             }
             None => {
-                self.read_body(
-                    &mut response.body,
-                    &mut None,
-                    skip,
-                    keep.len(),
-                    halt,
-                    &count,
-                )
-                .await
+                let mut rest = None;
+                let (chunks, got, end) = self
+                    .read_body(
+                        &mut response.body,
+                        &mut rest,
+                        skip,
+                        keep.len(),
+                        halt,
+                        &count,
+                    )
+                    .await;
+                let end = match (strict, end) {
+                    (true, BodyEnd::Done) => {
+                        let rest = rest.map_or(0, |c| c.len());
+                        self.body_end(&mut response.body, rest, body_range, halt)
+                            .await
+                    }
+                    (_, end) => end,
+                };
+                (chunks, got, end)
             }
         };
         drop(response); // aborts the request if the body is not finished
+        let end = match (strict, end) {
+            (true, BodyEnd::Ended) => BodyEnd::Broken(too_short(body_range, got)),
+            (_, end) => end,
+        };
         self.set_fast(matches!(end, BodyEnd::Done) && self.came_fast(got, sent_at));
-        if got > 0 {
+        let whole_or_identity = !strict || matches!(end, BodyEnd::Done);
+        if got > 0 && whole_or_identity {
             let piece = ByteRange {
                 start: keep.start,
                 end: keep.start + got,
@@ -782,7 +830,7 @@ where
             BodyEnd::Done => Fetched::Progress,
             BodyEnd::Halted => Fetched::Halted,
             // Keep what arrived; the rest is claimed again.
-            _ if got > 0 => Fetched::Progress,
+            _ if got > 0 && whole_or_identity => Fetched::Progress,
             BodyEnd::Ended => Fetched::Failed(ended_early()),
             BodyEnd::Broken(e) => Fetched::Failed(e),
         }
@@ -843,17 +891,36 @@ where
             }
             Checked::Rejected(e) => return Err(Fetched::Failed(e)),
         };
+        // Bytes the runtime may have decoded are compared only once their
+        // count proves they are the file's (as in `fetch`).
+        let strict = response.head.content_encoding.is_hidden();
+        if strict && range.end != part.end {
+            let wrong = ServerError::WrongRange {
+                asked: part,
+                got: range,
+            };
+            return Err(Fetched::Failed(wrong.into()));
+        }
         let skip = part.start - range.start;
-        let (chunks, _, end) = self
+        let mut rest = None;
+        let (chunks, got, end) = self
             .read_body(
                 &mut response.body,
-                &mut None,
+                &mut rest,
                 skip,
                 part.len(),
                 halt,
                 &|_| {},
             )
             .await;
+        let end = match (strict, end) {
+            (true, BodyEnd::Done) => {
+                let rest = rest.map_or(0, |c| c.len());
+                self.body_end(&mut response.body, rest, range, halt).await
+            }
+            (true, BodyEnd::Ended) => BodyEnd::Broken(too_short(range, got)),
+            (_, end) => end,
+        };
         match end {
             BodyEnd::Done => {}
             BodyEnd::Halted => return Err(Fetched::Halted),
@@ -963,7 +1030,17 @@ where
             Either::Left(None) => return None,
             Either::Left(Some(Ok(chunk))) => match chunk.len() {
                 len if len == want => (chunk, BodyEnd::Done),
-                len if len > want => (chunk.slice(0, want), BodyEnd::Done),
+                len if len > want => {
+                    let range = ByteRange {
+                        start: 0,
+                        end: want,
+                    };
+                    let error = ServerError::BodyLength {
+                        range,
+                        length: format!("a body of {len} bytes"),
+                    };
+                    return Some((Vec::new(), 0, BodyEnd::Broken(error.into())));
+                }
                 _ => (chunk, BodyEnd::Ended),
             },
             Either::Left(Some(Err(e))) => return Some((Vec::new(), 0, BodyEnd::Broken(e.into()))),
@@ -1032,6 +1109,37 @@ where
             received(take);
         };
         (chunks, got, end)
+    }
+
+    /// After the last byte of `range`: the body must end there. `rest`
+    /// bytes already came past it.
+    async fn body_end(
+        &self,
+        body: &mut T::Body,
+        rest: u64,
+        range: ByteRange,
+        halt: &Signal,
+    ) -> BodyEnd {
+        let too_long = || {
+            BodyEnd::Broken(
+                ServerError::BodyLength {
+                    range,
+                    length: "more bytes".into(),
+                }
+                .into(),
+            )
+        };
+        if rest > 0 {
+            return too_long();
+        }
+        let stall = self.clock.sleep(self.options.stall_timeout_ms);
+        match race(body.next(), race(stall, halt.wait())).await {
+            Either::Left(Ok(None)) => BodyEnd::Done,
+            Either::Left(Ok(Some(_))) => too_long(),
+            Either::Left(Err(e)) => BodyEnd::Broken(e.into()),
+            Either::Right(Either::Left(())) => BodyEnd::Broken(self.stalled()),
+            Either::Right(Either::Right(())) => BodyEnd::Halted,
+        }
     }
 
     fn stalled(&self) -> Error {
@@ -1312,6 +1420,15 @@ pub async fn list<S: Store>(store: &S) -> Result<Vec<Record>, Error> {
 
 fn already_running() -> Error {
     Error::InvalidState("the download is already running; wait for its start() to settle".into())
+}
+
+/// A body of `got` bytes that ended before the `range` it announced.
+fn too_short(range: ByteRange, got: u64) -> Error {
+    ServerError::BodyLength {
+        range,
+        length: format!("{got} bytes"),
+    }
+    .into()
 }
 
 fn ended_early() -> Error {

@@ -71,6 +71,10 @@ pub enum ServerError {
     WrongRange { asked: ByteRange, got: ByteRange },
     /// A body we cannot count as file bytes (compressed on the wire).
     ContentEncoding { encoding: String },
+    /// A 206 whose body (or `Content-Length`) is not as long as its
+    /// `Content-Range` says: a compression the runtime undid behind a
+    /// hidden `Content-Encoding`, or a broken server. Nothing of it is stored.
+    BodyLength { range: ByteRange, length: String },
     /// 416 where the file must have the range we asked for.
     Unsatisfiable {
         asked: ByteRange,
@@ -254,6 +258,11 @@ impl fmt::Display for ServerError {
             ),
             ServerError::Multipart => f.write_str(
                 "the server answered a single range with a multipart/byteranges body; resumable-fetch asks for one range at a time and needs it back as a plain 206 with Content-Range",
+            ),
+            ServerError::BodyLength { range, length } => write!(
+                f,
+                "the server sent {length} for bytes {range} ({} bytes); the body was not stored. A server that compresses range responses (nginx gzip_static always, Apache force-gzip) does this: it must send ranges uncompressed",
+                range.len()
             ),
             ServerError::WrongRange { asked, got } => write!(
                 f,

@@ -76,6 +76,17 @@ fn partial(head: &ResponseHead, record: &Record) -> Checked {
         }
         Err(why) => return Checked::Rejected(bad_content_range(value, why)),
     };
+    // Counted in the bytes on the wire: another length means another body.
+    let length = head.content_length.value().map(str::trim);
+    if let Some(length) = length.filter(|l| l.parse::<u64>().ok() != Some(range.len())) {
+        return Checked::Rejected(
+            ServerError::BodyLength {
+                range,
+                length: format!("Content-Length {length}"),
+            }
+            .into(),
+        );
+    }
     match compare(head, total, record) {
         Sameness::Changed(change) => Checked::Changed(change),
         sameness => Checked::Range {

@@ -56,6 +56,10 @@ pub enum Fault {
     NoContentRange,
     /// A 206 with a multipart/byteranges body instead of Content-Range.
     Multipart,
+    /// A 206 whose body the runtime decoded from a compression the server
+    /// applied, with `Content-Encoding` hidden by CORS: the right
+    /// Content-Range and (encoded) Content-Length, other bytes, twice as many.
+    Decoded,
 }
 
 /// One response, as the server sent it.
@@ -229,7 +233,9 @@ impl Server {
                             end: moved(range.end),
                         };
                     }
-                    Some(Fault::Short(by)) => range.end = (range.end - by).max(range.start + 1),
+                    Some(Fault::Short(by)) => {
+                        range.end = range.end.saturating_sub(by).max(range.start + 1)
+                    }
                     _ => {}
                 }
                 head.status = 206;
@@ -251,8 +257,10 @@ impl Server {
                             Header::Present("multipart/byteranges; boundary=x".into());
                     }
                     Some(Fault::LengthMismatch(by)) => {
-                        head.content_length = Header::Present((range.len() - by).to_string());
+                        let len = range.len().saturating_sub(by);
+                        head.content_length = Header::Present(len.to_string());
                     }
+                    Some(Fault::Decoded) => head.content_encoding = Header::Hidden,
                     _ => {}
                 }
                 body = Some(range);
@@ -276,8 +284,13 @@ impl Server {
             Some(Fault::Truncate(n)) => (n, Ending::Clean),
             Some(Fault::Reset(n)) => (n, Ending::Reset),
             Some(Fault::Stall(n)) => (n, Ending::Stall),
-            Some(Fault::LengthMismatch(by)) => (range.len() - by, Ending::Clean),
+            Some(Fault::LengthMismatch(by)) => (range.len().saturating_sub(by), Ending::Clean),
             _ => (u64::MAX, Ending::Clean),
+        };
+        // A decoded body: other bytes, and more of them.
+        let (seed, end) = match fault {
+            Some(Fault::Decoded) if head.status == 206 => (seed ^ 0x5eed, range.end + range.len()),
+            _ => (seed, range.end),
         };
         self.open_bodies.set(self.open_bodies.get() + 1);
         let most = self.most_open_bodies.get().max(self.open_bodies.get());
@@ -288,7 +301,7 @@ impl Server {
                 server: self.clone(),
                 seed,
                 at: range.start,
-                end: range.end.min(range.start.saturating_add(limit)),
+                end: end.min(range.start.saturating_add(limit)),
                 ending,
                 index,
             },
