@@ -73,8 +73,11 @@ const MAX_RESTARTS: u32 = 3;
 /// Bytes read back per step when a finished file is hashed: memory stays
 /// small whatever the file's size.
 const VERIFY_STEP: u64 = 4 << 20;
-/// Stored bytes fetched again to check a file that has no strong ETag.
+/// Stored bytes fetched again at the end of what is stored, to check a
+/// file that has no strong ETag ([`Download::verify_stored`]).
 pub const OVERLAP: u64 = 64 << 10;
+/// Stored bytes fetched again at its start and at a random place.
+pub const SAMPLE: u64 = 4 << 10;
 /// Rounds in a row that change nothing before the run calls it a bug; real
 /// runs never have more than one or two.
 const MAX_IDLE_ROUNDS: u32 = 100;
@@ -124,6 +127,8 @@ pub struct Download<T: Transport, S, K> {
     wake: RefCell<Signal>,
     /// The stored bytes are known to belong to the file the server has now.
     proven: Cell<bool>,
+    /// ... and, with no strong ETag, were sampled again once all were stored.
+    proven_whole: Cell<bool>,
     /// Requests sent in this run, for `max_requests`.
     requests: Cell<u32>,
     /// One record saved at a time, so each claims every piece stored before
@@ -219,6 +224,7 @@ where
             suspended: Cell::new(false),
             wake: RefCell::new(Signal::new()),
             proven: Cell::new(false),
+            proven_whole: Cell::new(false),
             requests: Cell::new(0),
             commit_lock: Mutex::new(()),
             discarded: RefCell::new(None),
@@ -396,6 +402,7 @@ where
             self.hashed.borrow_mut().take();
             self.proven
                 .set(self.state.borrow().record.pieces.is_empty());
+            self.proven_whole.set(false);
             self.drive(on_event).await
         }
         .await;
@@ -474,7 +481,8 @@ where
                 continue;
             }
             *self.halt.borrow_mut() = Signal::new();
-            if self.finish_if_complete().await? {
+            let proof = self.needs_final_proof();
+            if !proof && self.finish_if_complete().await? {
                 return Ok(Outcome::Complete);
             }
             if self.out_of_requests() {
@@ -483,6 +491,7 @@ where
             let before = self.footprint();
             let end = match carried.take() {
                 Some(response) => self.stream_whole(response, on_event).await,
+                None if proof => self.final_proof().await,
                 None => self.run_connections(on_event).await,
             };
             match end {
@@ -525,14 +534,46 @@ where
     }
 
     /// What a round can change: stored bytes, what is known, whether proven.
-    fn footprint(&self) -> (u64, Option<u64>, bool, bool) {
+    fn footprint(&self) -> (u64, Option<u64>, bool, bool, bool) {
         let state = self.state.borrow();
         (
             state.record.received(),
             state.record.total(),
             state.record.resumable,
             self.proven.get(),
+            self.proven_whole.get(),
         )
+    }
+
+    /// Every byte is stored, from a server with no strong ETag: a change
+    /// during the run may have gone unseen (a weak ETag or Last-Modified
+    /// may stay, and with neither nor a length nothing shows it), so the
+    /// stored bytes are sampled against the server once more.
+    fn needs_final_proof(&self) -> bool {
+        let state = self.state.borrow();
+        let record = &state.record;
+        let strong = matches!(record.validators.etag, Some(EntityTag::Strong(_)));
+        !record.complete
+            && !strong
+            && record.resumable
+            && !self.proven_whole.get()
+            && !record.pieces.is_empty()
+            && record.total().is_some_and(|t| record.pieces.covers(t))
+    }
+
+    /// The last proof before completion, as a round.
+    async fn final_proof(&self) -> RoundEnd<T::Body> {
+        let halt = self.halt.borrow().clone();
+        match self.verify_stored(&halt).await {
+            Ok(()) | Err(Fetched::Progress) => {
+                self.proven_whole.set(true);
+                RoundEnd::Ran
+            }
+            Err(Fetched::Halted) => RoundEnd::Halted,
+            Err(Fetched::Failed(e)) if e.is_transient() => RoundEnd::Retry(e),
+            Err(Fetched::Failed(e)) => RoundEnd::Failed(e),
+            Err(Fetched::Restart(reason, response)) => RoundEnd::Restart(reason, response),
+        }
     }
 
     /// One round of connections. While the file's length or range support
@@ -855,13 +896,56 @@ where
     /// stored: the proof, for a file with no strong ETag, that the server
     /// still has the file they came from.
     async fn verify_stored(&self, halt: &Signal) -> Result<(), Fetched<T::Body>> {
-        let Some(piece) = self.state.borrow().record.pieces.iter().last() else {
-            return Ok(());
+        for (piece, part) in self.samples() {
+            self.verify_part(piece, part, halt).await?;
+        }
+        Ok(())
+    }
+
+    /// The stored parts a proof fetches again: the first [`SAMPLE`] bytes,
+    /// [`SAMPLE`] bytes at a random place, and the last [`OVERLAP`] bytes.
+    /// A file replaced by another differs nearly everywhere; a splice of
+    /// two files differs at its start or its end.
+    fn samples(&self) -> Vec<(ByteRange, ByteRange)> {
+        let mut state = self.state.borrow_mut();
+        let pieces: Vec<ByteRange> = state.record.pieces.iter().collect();
+        let (Some(&first), Some(&last)) = (pieces.first(), pieces.last()) else {
+            return Vec::new();
         };
-        let part = ByteRange {
-            start: piece.end - piece.len().min(OVERLAP),
-            end: piece.end,
+        let random = pieces[(next_random(&mut state.rng) % pieces.len() as u64) as usize];
+        let at = random.start + next_random(&mut state.rng) % random.len();
+        let tail = ByteRange {
+            start: last.end - last.len().min(OVERLAP),
+            end: last.end,
         };
+        let mut parts = vec![(last, tail)];
+        // Under a request budget, the proof leaves one request to progress.
+        let budget = self.options.max_requests.map_or(3, |n| n.saturating_sub(1));
+        for (piece, start) in [(first, first.start), (random, at)] {
+            if parts.len() as u32 >= budget {
+                break;
+            }
+            let part = ByteRange {
+                start,
+                end: piece.end.min(start + SAMPLE),
+            };
+            if !parts
+                .iter()
+                .any(|(_, p)| p.start <= part.start && part.end <= p.end)
+            {
+                parts.insert(parts.len() - 1, (piece, part));
+            }
+        }
+        parts
+    }
+
+    /// Fetches `part` of the stored `piece` again and compares.
+    async fn verify_part(
+        &self,
+        piece: ByteRange,
+        part: ByteRange,
+        halt: &Signal,
+    ) -> Result<(), Fetched<T::Body>> {
         let mut response = self.send(part, halt).await?;
         let range = match self.check(&response.head, part) {
             Checked::Range { range, .. } if range.start <= part.start && range.end >= part.end => {
@@ -1364,6 +1448,7 @@ where
             self.store.reset(&self.options.id, &fresh.encode()).await?;
         }
         // Another file, or another try: its digest comes with its responses.
+        self.proven_whole.set(false);
         self.repr_digest.borrow_mut().take();
         self.hashed.borrow_mut().take();
         let mut state = self.state.borrow_mut();

@@ -4,13 +4,14 @@
 //! after every step.
 
 use crate::scenario::{Event, Scenario, Validators};
-use crate::scripted::{ScriptedTransport, Server, VirtualClock};
+use crate::scripted::{Ranges, ScriptedTransport, Server, VirtualClock};
 use crate::store::SimStore;
 use fault_server::fill;
 use resumable_fetch::core::integrity::parse_integrity;
 use resumable_fetch::core::range::ByteRange;
 use resumable_fetch::core::record::Record;
 use resumable_fetch::core::{Download, Error, OnServerChange, Options, Outcome};
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
@@ -61,6 +62,8 @@ struct World<'a> {
     stale_blobs: u32,
     /// When the network comes back by itself after `Offline`.
     online_at: Option<u32>,
+    /// The run discarded stored bytes for a change it proved.
+    restarted: Rc<Cell<bool>>,
 }
 
 enum Driven<T> {
@@ -97,6 +100,7 @@ pub fn run(scenario: &Scenario) -> Result<(), Violation> {
         lose_data: false,
         stale_blobs: 0,
         online_at: None,
+        restarted: Rc::default(),
     };
     world.sessions()
 }
@@ -139,6 +143,7 @@ impl World<'_> {
                 },
             };
             let received_before = self.stored_bytes();
+            self.restarted.set(false);
             let versions_before = self.versions.len();
             let ended = self.start(&dl)?;
             self.trace(&ended);
@@ -152,9 +157,13 @@ impl World<'_> {
                 Driven::Done(Ok(Outcome::Paused)) => current = Some(dl),
                 Driven::Done(Err(e)) => {
                     coded(&e)?;
+                    // Stored bytes may go for a proven change (a restart), or
+                    // when the server shows it ignores ranges.
                     let changed = self.versions.len() > versions_before
+                        || self.restarted.replace(false)
                         || matches!(e.code(), "SERVER_CHANGED" | "INTEGRITY_MISMATCH")
-                        || self.scenario.integrity;
+                        || self.scenario.integrity
+                        || self.scenario.ranges == Ranges::Ignored;
                     let received = self.stored_bytes();
                     if received < received_before && !changed && !self.lose_data {
                         return Err(format!(
@@ -232,7 +241,11 @@ impl World<'_> {
 
     fn start(&mut self, dl: &Dl) -> Result<Driven<Result<Outcome, Error>>, Violation> {
         let trace = std::env::var_os("SIM_TRACE").is_some();
+        let restarted = self.restarted.clone();
         let on_event = move |event: &resumable_fetch::core::Event| {
+            if let resumable_fetch::core::Event::Restarted(_) = event {
+                restarted.set(true);
+            }
             if trace && !matches!(event, resumable_fetch::core::Event::Progress(_)) {
                 println!("  event {event:?}");
             }
