@@ -1645,3 +1645,72 @@ fn a_file_replaced_during_a_run_with_no_validator_is_caught_before_completion() 
         "{restarted:?}"
     );
 }
+
+#[test]
+fn a_record_of_a_newer_version_is_reported_and_never_deleted_unread() {
+    let server = Server::new(3000, 50);
+    let store = Store::new();
+    let first = open(&server, &store, options(BLOCK, 1));
+    assert_eq!(pause_at(&first, 1500), Ok(Outcome::Paused));
+    let id = first.options().id.clone();
+    drop(first);
+    let mut newer = block_on(store.load(&id)).unwrap().unwrap();
+    newer[4] = 200;
+    store.put_raw_record(&id, newer.clone());
+    let stored = store.used();
+    let opened = block_on(resumable_fetch::core::Download::open(
+        ScriptedTransport(server.clone()),
+        store.clone(),
+        server.clock.clone(),
+        options(BLOCK, 1),
+    ));
+    let err = opened.err().expect("a record it cannot read is an error");
+    assert_eq!(err.code(), "STORAGE_CORRUPT");
+    assert!(err.to_string().contains("version 200"), "{err}");
+    assert!(err.to_string().contains("remove the download"), "{err}");
+    assert_eq!(block_on(store.load(&id)).unwrap(), Some(newer), "kept");
+    assert_eq!(store.used(), stored, "its pieces too");
+}
+
+#[test]
+fn a_complete_download_opened_with_an_integrity_is_checked_once() {
+    let server = Server::new(5000, 51);
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 2));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    let id = dl.options().id.clone();
+    drop(dl);
+    // A wrong digest: the stored file is checked, found wrong, discarded.
+    let wrong = format!("sha256-{}", sha256_base64(b"another file"));
+    let dl = open(&server, &store, with_integrity(&wrong));
+    assert!(dl.is_complete());
+    assert_eq!(run(&dl).0.unwrap_err().code(), "INTEGRITY_MISMATCH");
+    assert_eq!(store.used(), 0, "never handed out");
+    // Downloaded again with the right one, which the record remembers.
+    let good = format!("sha256-{}", sha256_base64(&server.content()));
+    let dl = open(&server, &store, with_integrity(&good));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    let remembered = Record::decode(&block_on(store.load(&id)).unwrap().unwrap()).unwrap();
+    assert_eq!(remembered.verified.as_deref(), Some(good.as_str()));
+    // blob() on an object opened with a wrong digest checks too.
+    let dl = open(&server, &store, with_integrity(&wrong));
+    let err = block_on(dl.assemble()).err().expect("a mismatch");
+    assert_eq!(err.code(), "INTEGRITY_MISMATCH");
+}
+
+#[test]
+fn blob_of_a_stale_object_gives_what_is_stored_now() {
+    // Object A completed; object B downloaded the id again after the file
+    // changed. A's blob() is B's file, never A's record over B's pieces.
+    let server = Server::new(5000, 52);
+    let store = Store::new();
+    let a = open(&server, &store, options(BLOCK, 2));
+    assert_eq!(run(&a).0, Ok(Outcome::Complete));
+    server.seed.set(53);
+    server.size.set(3000);
+    let b = open(&server, &store, options(BLOCK, 2));
+    block_on(b.remove()).expect("removed");
+    assert_eq!(run(&b).0, Ok(Outcome::Complete));
+    let a_now = block_on(a.assemble()).expect("the stored file");
+    assert_eq!(a_now.concat(), server.content());
+}

@@ -250,6 +250,14 @@ where
             None => Record::new(id, &self.url(), now),
             Some(bytes) => match Record::decode(&bytes) {
                 Ok(record) if record.id == *id => record,
+                // Written by a newer resumable-fetch: never deleted unread.
+                Err(RecordError::UnknownVersion(version)) => {
+                    return Err(StoreError::new(
+                        StoreErrorKind::Corrupt,
+                        format!("{}; update resumable-fetch to continue it, or remove the download to start over", RecordError::UnknownVersion(version)),
+                    )
+                    .into())
+                }
                 found => {
                     let why = found
                         .err()
@@ -439,8 +447,13 @@ where
         self.suspended.get()
     }
 
-    /// The completed file.
+    /// The completed file, as stored now: another object (or tab) may have
+    /// downloaded the id again since this one last looked.
     pub async fn assemble(&self) -> Result<S::Assembled, Error> {
+        if !self.is_running() {
+            self.load().await?;
+        }
+        self.check_stored_integrity().await?;
         let pieces: Vec<ByteRange> = {
             let state = self.state.borrow();
             if !state.record.complete {
@@ -1361,12 +1374,37 @@ where
         }
     }
 
+    /// A complete download opened with an `integrity` it was not checked
+    /// against is checked now (and discarded if it does not match); the
+    /// record remembers a match, so it is hashed once.
+    async fn check_stored_integrity(&self) -> Result<(), Error> {
+        let Some(wanted) = self.options.integrity.as_ref().map(|e| e.fingerprint()) else {
+            return Ok(());
+        };
+        let mut record = {
+            let state = self.state.borrow();
+            if !state.record.complete || state.record.verified.as_ref() == Some(&wanted) {
+                return Ok(());
+            }
+            state.record.clone()
+        };
+        self.verify().await?;
+        record.verified = Some(wanted);
+        self.store
+            .save_record(&self.options.id, &record.encode())
+            .await?;
+        self.state.borrow_mut().record = record;
+        Ok(())
+    }
+
     /// Marks the record complete once its pieces tile the whole file.
     async fn finish_if_complete(&self) -> Result<bool, Error> {
         let done = {
             let state = self.state.borrow();
             let record = &state.record;
             if record.complete {
+                drop(state);
+                self.check_stored_integrity().await?;
                 return Ok(true);
             }
             match record.total() {
@@ -1376,6 +1414,7 @@ where
             let mut done = record.clone();
             done.complete = true;
             done.updated_at = self.clock.now_ms();
+            done.verified = self.options.integrity.as_ref().map(|e| e.fingerprint());
             done
         };
         self.verify().await?;

@@ -59,6 +59,19 @@ pub struct Expected {
     pub source: Source,
 }
 
+impl Expected {
+    /// The digests as SRI writes them (`sha256-<base64>`, space-separated):
+    /// what a record remembers the file matched.
+    pub fn fingerprint(&self) -> String {
+        let name = self.algorithm.name();
+        let each = self
+            .digests
+            .iter()
+            .map(|d| format!("{name}-{}", base64_encode(d)));
+        each.collect::<Vec<_>>().join(" ")
+    }
+}
+
 /// The file does not hash to what was expected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mismatch {

@@ -22,7 +22,8 @@ use super::validator::{EntityTag, Validators};
 use std::fmt;
 
 const MAGIC: &[u8; 4] = b"RFRC";
-pub const RECORD_VERSION: u8 = 1;
+/// Version 2 added `verified`; version 1 records are still read.
+pub const RECORD_VERSION: u8 = 2;
 /// Far more than any real download has (5 GiB in 64 KiB blocks is 81,920).
 const MAX_PIECES: u64 = 1 << 22;
 
@@ -42,6 +43,11 @@ pub struct Record {
     /// Milliseconds since the Unix epoch.
     pub created_at: u64,
     pub updated_at: u64,
+    /// The `integrity` the complete file matched ([`Expected::fingerprint`]),
+    /// so that opening it again with the same one does not hash it again.
+    ///
+    /// [`Expected::fingerprint`]: super::integrity::Expected::fingerprint
+    pub verified: Option<String>,
 }
 
 /// Why a stored record was not used.
@@ -82,6 +88,7 @@ impl Record {
             content_type: None,
             created_at: now,
             updated_at: now,
+            verified: None,
         }
     }
 
@@ -146,6 +153,7 @@ impl Record {
             w.u64(count);
             prev_end = start + len * count;
         }
+        w.opt_str(self.verified.as_deref());
         let crc = crc32(&w.0);
         w.0.extend_from_slice(&crc.to_le_bytes());
         w.0
@@ -156,7 +164,7 @@ impl Record {
             return Err(RecordError::NotARecord);
         }
         let version = bytes[MAGIC.len()];
-        if version != RECORD_VERSION {
+        if !(1..=RECORD_VERSION).contains(&version) {
             return Err(RecordError::UnknownVersion(version));
         }
         let Some(body_len) = bytes.len().checked_sub(4) else {
@@ -215,6 +223,10 @@ impl Record {
                 .ok_or(RecordError::Corrupt("piece offset overflows"))?;
             runs.push((start, len, count));
         }
+        let verified = match version {
+            1 => None,
+            _ => r.opt_str()?,
+        };
         if !r.0.is_empty() {
             return Err(RecordError::Corrupt("trailing bytes"));
         }
@@ -251,6 +263,7 @@ impl Record {
             content_type,
             created_at,
             updated_at,
+            verified,
         })
     }
 }
@@ -480,6 +493,18 @@ mod tests {
     }
 
     #[test]
+    fn reads_version_1_records_which_have_no_verified_digest() {
+        let mut rec = sample();
+        rec.verified = Some("sha256-x".into());
+        // Version 1: no `verified` field at all.
+        let mut v1 = without_crc(&sample());
+        v1.pop();
+        v1[4] = 1;
+        assert_eq!(Record::decode(&sealed(v1)), Ok(sample()));
+        assert_eq!(Record::decode(&rec.encode()), Ok(rec));
+    }
+
+    #[test]
     fn reports_foreign_and_future_records() {
         assert_eq!(Record::decode(b""), Err(RecordError::NotARecord));
         assert_eq!(
@@ -487,8 +512,11 @@ mod tests {
             Err(RecordError::NotARecord)
         );
         let mut future = sample().encode();
-        future[4] = 2;
-        assert_eq!(Record::decode(&future), Err(RecordError::UnknownVersion(2)));
+        future[4] = RECORD_VERSION + 1;
+        assert_eq!(
+            Record::decode(&future),
+            Err(RecordError::UnknownVersion(RECORD_VERSION + 1))
+        );
     }
 
     /// Re-seals altered content with a valid checksum, to test the checks
@@ -523,7 +551,7 @@ mod tests {
         );
         // A run count that would take forever to expand.
         let mut body = without_crc(&Record::new("i", "u", 0));
-        let runs_at = body.len() - 1;
+        let runs_at = body.len() - 2; // the run count, then `verified`
         body.truncate(runs_at);
         body.extend_from_slice(&[1, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f]);
         assert_eq!(
@@ -543,13 +571,14 @@ mod tests {
     /// pieces and no total, sealed with a valid checksum.
     fn with_runs(runs: &[(u64, u64, u64)]) -> Vec<u8> {
         let mut w = Writer(without_crc(&Record::new("i", "u", 0)));
-        w.0.pop(); // the run count, 0
+        w.0.truncate(w.0.len() - 2); // the run count, 0, and `verified`, none
         w.u64(runs.len() as u64);
         for &(gap, len, count) in runs {
             w.u64(gap);
             w.u64(len);
             w.u64(count);
         }
+        w.opt_str(None);
         sealed(w.0)
     }
 
@@ -591,9 +620,10 @@ mod tests {
         let mut rec = Record::new("i", "u", 0);
         rec.validators.total = Some(10);
         let mut w = Writer(without_crc(&rec));
-        w.0.pop();
+        w.0.truncate(w.0.len() - 2);
         w.0.extend_from_slice(&[1, 0, 1]);
         w.u64(MAX_PIECES);
+        w.opt_str(None);
         assert_eq!(
             Record::decode(&sealed(w.0)),
             Err(RecordError::Corrupt("pieces past the end of the file"))
