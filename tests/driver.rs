@@ -1694,7 +1694,7 @@ fn a_complete_download_opened_with_an_integrity_is_checked_once() {
     assert_eq!(remembered.verified.as_deref(), Some(good.as_str()));
     // blob() on an object opened with a wrong digest checks too.
     let dl = open(&server, &store, with_integrity(&wrong));
-    let err = block_on(dl.assemble()).err().expect("a mismatch");
+    let err = block_on(dl.assemble()).expect_err("a mismatch");
     assert_eq!(err.code(), "INTEGRITY_MISMATCH");
 }
 

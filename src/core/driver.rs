@@ -1399,14 +1399,13 @@ where
 
     /// Marks the record complete once its pieces tile the whole file.
     async fn finish_if_complete(&self) -> Result<bool, Error> {
+        if self.is_complete() {
+            self.check_stored_integrity().await?;
+            return Ok(true);
+        }
         let done = {
             let state = self.state.borrow();
             let record = &state.record;
-            if record.complete {
-                drop(state);
-                self.check_stored_integrity().await?;
-                return Ok(true);
-            }
             match record.total() {
                 Some(total) if record.pieces.covers(total) => {}
                 _ => return Ok(false),
