@@ -117,26 +117,40 @@ impl CustomStore {
     }
 
     /// Trims `record` at its first piece whose last byte `read()` cannot
-    /// find (a throw counts as missing: a file store's read of a deleted
-    /// file throws). `true` if the record changed.
-    async fn trim_to_readable(&self, id: &str, record: &mut Record) -> bool {
+    /// find: no byte, or a throw (a file store's read of a deleted file
+    /// throws). `true` if the record changed. A read of another length, or
+    /// of something that is not bytes, is a broken store: `Corrupt`, as
+    /// `read_exact` says.
+    async fn trim_to_readable(&self, id: &str, record: &mut Record) -> Result<bool, StoreError> {
         let pieces: Vec<ByteRange> = record.pieces.iter().collect();
         for piece in pieces {
             let Some(last) = piece.end.checked_sub(1).filter(|&l| l >= piece.start) else {
                 continue;
             };
-            let present = match self
+            let read = self
                 .call("read", &[id.into(), (last as f64).into(), 1.into()])
-                .await
-            {
-                Ok(bytes) => js::buffer_source(&bytes).is_some_and(|b| b.len() == 1),
+                .await;
+            let present = match read.map(|value| js::buffer_source(&value)) {
                 Err(_) => false,
+                Ok(Some(bytes)) if bytes.is_empty() => false,
+                Ok(Some(bytes)) if bytes.len() == 1 => true,
+                Ok(Some(bytes)) => {
+                    return Err(corrupt(format!(
+                        "the custom store's read() returned {} bytes at {last}, not 1",
+                        bytes.len()
+                    )))
+                }
+                Ok(None) => {
+                    return Err(corrupt(format!(
+                        "the custom store's read() returned something other than a Uint8Array for byte {last}"
+                    )))
+                }
             };
             if !present {
-                return record.limit_to(piece.start);
+                return Ok(record.limit_to(piece.start));
             }
         }
-        false
+        Ok(false)
     }
 
     /// Calls `method(args…)` and awaits its result; a method may return a
@@ -212,7 +226,7 @@ impl Store for CustomStore {
             let size = self.size(id).await?;
             record.limit_to(size)
         } else {
-            self.trim_to_readable(id, &mut record).await
+            self.trim_to_readable(id, &mut record).await?
         };
         Ok(Some(if trimmed { record.encode() } else { bytes }))
     }
