@@ -112,8 +112,8 @@ async fn an_empty_file_completes() {
 }
 
 #[wasm_bindgen_test]
-async fn a_short_content_length_is_a_truncated_body() {
-    conformance::a_short_content_length_is_a_truncated_body("indexeddb").await;
+async fn a_content_length_other_than_its_content_range_is_refused() {
+    conformance::a_content_length_other_than_its_content_range_is_refused("indexeddb").await;
 }
 
 #[wasm_bindgen_test]

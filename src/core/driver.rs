@@ -74,7 +74,7 @@ const MAX_RESTARTS: u32 = 3;
 /// small whatever the file's size.
 const VERIFY_STEP: u64 = 4 << 20;
 /// Stored bytes fetched again at the end of what is stored, to check a
-/// file that has no strong ETag ([`Download::verify_stored`]).
+/// file that has no strong ETag (the proof of stored bytes).
 pub const OVERLAP: u64 = 64 << 10;
 /// Stored bytes fetched again at its start and at a random place.
 pub const SAMPLE: u64 = 4 << 10;

@@ -1,9 +1,36 @@
-//! What the driver needs from storage.
+//! What the driver needs from storage, and the contract every store keeps.
 //!
-//! The one rule every store keeps: the record never claims a byte that is not
-//! durably stored. The driver `write`s a piece and only once that succeeded
-//! saves the record that claims it; `reset` writes the record that claims
-//! nothing before deleting pieces.
+//! **The rule:** a stored record never claims a byte that is not durably
+//! stored, whatever step a crash interrupts.
+//!
+//! - *Order.* The driver `write`s a piece and only once that returned saves
+//!   the record that claims it. `write` returns only when the bytes are
+//!   durable (synced); `save_record` replaces the record whole (never a torn
+//!   mix of two). A crash inside `write` leaves bytes no record claims: they
+//!   are ignored, or overwritten by a later write.
+//! - *`reset(id, record)`.* Saves `record` (which claims nothing) first, then
+//!   may delete the pieces. A crash between leaves unclaimed bytes, never a
+//!   claim without bytes. A positional store (one file written at offsets)
+//!   may keep the old bytes: it must then never hand out bytes past what the
+//!   record claims (`assemble` cuts the file to the download's length).
+//! - *`remove(id)`.* Deletes the record first, then the pieces; a crash
+//!   between leaves orphan bytes for `prune()`, never a record without them.
+//! - *`load(id)`.* Returns the record as stored, or, where the store can see
+//!   that its data is shorter than the record claims (a write lost before it
+//!   reached the disk, a data file deleted), the record trimmed to the data
+//!   ([`Record::limit_to`]). The driver saves the loaded record again before
+//!   its first write, so an old claim never outlives a trim on disk.
+//! - *`read(id, piece, part)`.* The stored bytes of `part`; fewer when the
+//!   store holds fewer (the driver treats a short read as damage), never
+//!   other bytes.
+//! - *`assemble(id, pieces)`.* Exactly the bytes of `pieces`, in order: a
+//!   piece missing or of another length is `Corrupt`, never a gap, never
+//!   bytes past the last piece.
+//!
+//! The simulator (`tests/sim`) runs the driver over a store that crashes at
+//! each of these steps and checks the rule after every step.
+//!
+//! [`Record::limit_to`]: super::record::Record::limit_to
 
 use super::error::{StoreError, StoreErrorKind};
 use super::range::ByteRange;
