@@ -230,7 +230,10 @@ pub async fn unverifiable_resumes_are_checked_against_stored_bytes(store: &str) 
     let first_sample = served.iter().position(|s| sample(&s));
     assert_eq!(first_sample, Some(1), "the proof comes first: {served:?}");
     let fetched_again: f64 = served.iter().filter(|s| !sample(s)).map(|s| s.sent).sum();
-    assert!(fetched_again <= 6.0 * MIB - stored, "no stored block again: {served:?}");
+    assert!(
+        fetched_again <= 6.0 * MIB - stored,
+        "no stored block again: {served:?}"
+    );
     remove(&file_url(&name)).await;
 
     // Changed behind the same (absent) validators: caught by the bytes.
