@@ -1714,3 +1714,29 @@ fn blob_of_a_stale_object_gives_what_is_stored_now() {
     let a_now = block_on(a.assemble()).expect("the stored file");
     assert_eq!(a_now.concat(), server.content());
 }
+
+#[test]
+fn range_responses_the_runtime_refuses_are_told_from_a_network_failure() {
+    // Chromium fails every fetch of a compressed 206: after the retries, one
+    // request without Range shows the server is there.
+    let server = Server::new(4096, 54);
+    server.compress_ranges.set(true);
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 2));
+    let err = run(&dl).0.unwrap_err();
+    assert_eq!(err.code(), "BAD_RESPONSE", "{err}");
+    assert!(err.to_string().contains("gzip_static"), "{err}");
+    let log = server.log.borrow();
+    assert_eq!(
+        log.last().map(|s| s.asked),
+        Some(None),
+        "the plain request: {log:?}"
+    );
+    assert_eq!(log.last().map(|s| s.sent), Some(0), "its body left unread");
+    drop(log);
+    // A network that is really down stays NETWORK.
+    let down = Server::new(4096, 55);
+    (0..20).for_each(|_| down.fault(Fault::Refuse));
+    let dl = open(&down, &Store::new(), options(BLOCK, 1));
+    assert_eq!(run(&dl).0.unwrap_err().code(), "NETWORK");
+}

@@ -484,6 +484,7 @@ where
         let mut restarts = 0;
         let mut failures = 0;
         let mut idle_rounds = 0;
+        let received_before = self.received();
         loop {
             if self.pause_requested.get() {
                 return Ok(Outcome::Paused);
@@ -509,6 +510,9 @@ where
             };
             match end {
                 RoundEnd::Ran | RoundEnd::Halted => {}
+                RoundEnd::Failed(e) if self.received() == received_before => {
+                    return Err(self.diagnose(e).await)
+                }
                 RoundEnd::Failed(e) => return Err(e),
                 RoundEnd::Retry(e) => {
                     failures += 1;
@@ -543,6 +547,30 @@ where
             } else {
                 idle_rounds = 0;
             }
+        }
+    }
+
+    /// A run that stored nothing and failed on the network: if a request
+    /// without `Range` gets through, it is the range responses that fail
+    /// (Chromium refuses a compressed 206 outright), not the network.
+    async fn diagnose(&self, error: Error) -> Error {
+        if !matches!(error, Error::Network(_)) || self.out_of_requests() {
+            return error;
+        }
+        self.requests.set(self.requests.get() + 1);
+        let request = Request {
+            url: self.url(),
+            range: None,
+            if_range: None,
+            headers: self.options.headers.clone(),
+        };
+        let stall = self.clock.sleep(self.options.stall_timeout_ms);
+        match race(self.transport.send(&request), stall).await {
+            // Dropped unread: the request is aborted.
+            Either::Left(Ok(response)) if (200..300).contains(&response.head.status) => {
+                ServerError::RangesFail.into()
+            }
+            _ => error,
         }
     }
 

@@ -71,6 +71,9 @@ pub enum ServerError {
     WrongRange { asked: ByteRange, got: ByteRange },
     /// A body we cannot count as file bytes (compressed on the wire).
     ContentEncoding { encoding: String },
+    /// Every request with `Range` failed on the network while one without
+    /// it got through: the runtime refuses the server's range responses.
+    RangesFail,
     /// A 206 whose body (or `Content-Length`) is not as long as its
     /// `Content-Range` says: a compression the runtime undid behind a
     /// hidden `Content-Encoding`, or a broken server. Nothing of it is stored.
@@ -258,6 +261,9 @@ impl fmt::Display for ServerError {
             ),
             ServerError::Multipart => f.write_str(
                 "the server answered a single range with a multipart/byteranges body; resumable-fetch asks for one range at a time and needs it back as a plain 206 with Content-Range",
+            ),
+            ServerError::RangesFail => f.write_str(
+                "every request for a range of the file failed, while a request for the whole file got through: the server most likely compresses its range responses (nginx gzip_static always, Apache force-gzip), which this runtime refuses. The server must send range responses uncompressed",
             ),
             ServerError::BodyLength { range, length } => write!(
                 f,

@@ -85,6 +85,9 @@ pub struct Server {
     /// Whether a 200 says its Content-Length.
     pub content_length: Cell<bool>,
     pub content_encoding: RefCell<Option<String>>,
+    /// Range responses are compressed, and the runtime refuses them as
+    /// Chromium does: every request with `Range` fails on the network.
+    pub compress_ranges: Cell<bool>,
     pub hide_content_range: Cell<bool>,
     pub last_modified: Cell<bool>,
     pub weak_etag: Cell<bool>,
@@ -121,6 +124,7 @@ impl Server {
             etag: Cell::new(true),
             content_length: Cell::new(true),
             content_encoding: RefCell::new(None),
+            compress_ranges: Cell::new(false),
             hide_content_range: Cell::new(false),
             last_modified: Cell::new(true),
             weak_etag: Cell::new(false),
@@ -180,6 +184,11 @@ impl Server {
         }
         if self.last_modified.get() {
             head.last_modified = Header::Present(content_last_modified(tag_seed));
+        }
+        if self.compress_ranges.get() && request.range.is_some() {
+            return Err(TransportError::Network(
+                "net::ERR_CONTENT_DECODING_FAILED".into(),
+            ));
         }
         let refused = matches!(&*self.required_url.borrow(), Some(url) if *url != request.url);
         // If-Range: a range only of the version it names, else the whole file.

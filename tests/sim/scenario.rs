@@ -109,6 +109,8 @@ pub struct Scenario {
     pub chunk: u64,
     pub validators: Validators,
     pub ranges: Ranges,
+    /// Range responses are compressed and refused by the runtime.
+    pub compress_ranges: bool,
     pub layout: Layout,
     pub fail_on_change: bool,
     /// The `integrity` option carries the first file's digest.
@@ -164,6 +166,7 @@ impl Scenario {
             chunk: rng.pick(&[100, 300, 700, 2000]),
             validators,
             ranges,
+            compress_ranges: rng.chance(3),
             layout: rng.pick(&[Layout::Pieces, Layout::Positional]),
             fail_on_change: rng.chance(15),
             integrity: rng.chance(20),

@@ -76,6 +76,7 @@ pub fn run(scenario: &Scenario) -> Result<(), Violation> {
     let server = Server::new(scenario.size, scenario.content_seed);
     server.chunk.set(scenario.chunk);
     server.ranges.set(scenario.ranges);
+    server.compress_ranges.set(scenario.compress_ranges);
     server.etag.set(matches!(
         scenario.validators,
         Validators::Strong | Validators::Weak
