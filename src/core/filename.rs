@@ -30,7 +30,7 @@ pub fn choose(caller: Option<&str>, server: Option<&str>, url: &str) -> String {
 pub fn sanitize(name: &str) -> String {
     let out: String = name
         .chars()
-        .filter(|c| !c.is_control() && !r#"\/:*?"<>|"#.contains(*c))
+        .filter(|c| !c.is_control() && !is_invisible(*c) && !r#"\/:*?"<>|"#.contains(*c))
         .collect();
     // Trimmed again after the cut, which can end the name in a space or a
     // dot, or leave a reserved name ("CON" and spaces, cut before the rest).
@@ -39,6 +39,15 @@ pub fn sanitize(name: &str) -> String {
         out = trim(&truncate_keeping_extension(&format!("_{out}"), MAX_BYTES));
     }
     out
+}
+
+/// Format characters that change how a name reads without showing
+/// themselves: bidi overrides (U+202E makes `evil\u{202E}fdp.exe` read as
+/// `evilexe.pdf`), zero-width characters, the byte order mark.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 /// Without the trailing dots and spaces Windows drops, or leading blanks.
@@ -195,6 +204,13 @@ fn percent_decode(s: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bidi_overrides_and_zero_width_characters_are_removed() {
+        assert_eq!(sanitize("evil\u{202E}fdp.exe"), "evilfdp.exe");
+        assert_eq!(sanitize("a\u{200B}b\u{FEFF}c\u{2066}d.bin"), "abcd.bin");
+        assert_eq!(sanitize("\u{200D}\u{200E}"), "");
+    }
 
     #[test]
     fn chooses_in_order_of_preference() {
