@@ -187,3 +187,25 @@ impl<C: Chunk> Store for MemoryStore<C> {
 fn find<C>(pieces: &[(u64, Vec<C>)], offset: u64) -> Result<usize, usize> {
     pieces.binary_search_by_key(&offset, |(start, _)| *start)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+
+    #[test]
+    fn keeps_the_store_contract() {
+        let store = MemoryStore::<Vec<u8>>::new();
+        let read = |chunks: Vec<Vec<u8>>| {
+            Box::pin(async move { chunks.concat() })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = Vec<u8>>>>
+        };
+        let checked = block_on(super::super::store_contract::check(
+            &store,
+            "memory",
+            &|bytes: &[u8]| bytes.to_vec(),
+            &read,
+        ));
+        assert_eq!(checked, Ok(()));
+    }
+}

@@ -17,6 +17,7 @@ pub mod response;
 pub mod signal;
 pub mod small_map;
 pub mod store;
+pub mod store_contract;
 pub mod transport;
 pub mod validator;
 

@@ -1,0 +1,165 @@
+//! The store contract ([`super::store`]) as checks every store runs: the
+//! memory store natively, IndexedDB and OPFS in the browser suites, the
+//! custom-store adapter in Node. Each check uses its own id under `prefix`
+//! and names the clause a store broke. Crashes between a store's steps are
+//! the simulator's part (`tests/sim`), over the memory and positional layouts.
+
+use super::range::ByteRange;
+use super::record::Record;
+use super::store::Store;
+use super::StoreErrorKind;
+use std::future::Future;
+use std::pin::Pin;
+
+/// Reads an assembled file back as bytes (a `Blob` in browsers).
+pub type ReadAssembled<'a, A> = &'a dyn Fn(A) -> Pin<Box<dyn Future<Output = Vec<u8>>>>;
+
+/// Runs every check against `store`; the first breach, in words.
+pub async fn check<S: Store>(
+    store: &S,
+    prefix: &str,
+    chunk: &dyn Fn(&[u8]) -> S::Chunk,
+    read: ReadAssembled<'_, S::Assembled>,
+) -> Result<(), String> {
+    let id = |name: &str| format!("{prefix}-{name}");
+    let a = ByteRange {
+        start: 0,
+        end: 1000,
+    };
+    let b = ByteRange {
+        start: 1000,
+        end: 1500,
+    };
+    let bytes: Vec<u8> = (0..1500u32).map(|i| (i * 7 % 251) as u8).collect();
+    let slice = |r: ByteRange| &bytes[r.start as usize..r.end as usize];
+    let failed = |what: &str, e: super::StoreError| format!("{what} failed: {e}");
+
+    // Nothing stored: no record.
+    let absent = id("absent");
+    if store
+        .load(&absent)
+        .await
+        .map_err(|e| failed("load", e))?
+        .is_some()
+    {
+        return Err("load() of an id never stored found a record".into());
+    }
+
+    // Pieces, then the record that claims them: read back exactly.
+    let one = id("pieces");
+    let record = record_of(&one, &[a, b]);
+    for piece in [a, b] {
+        let written = store.write(&one, piece, vec![chunk(slice(piece))]).await;
+        written.map_err(|e| failed("write", e))?;
+    }
+    store
+        .save_record(&one, &record.encode())
+        .await
+        .map_err(|e| failed("save_record", e))?;
+    let loaded = store.load(&one).await.map_err(|e| failed("load", e))?;
+    if loaded.as_deref() != Some(&record.encode()[..]) {
+        return Err("load() did not return the record saved".into());
+    }
+    let part = ByteRange {
+        start: 1100,
+        end: 1200,
+    };
+    let got = store
+        .read(&one, b, part)
+        .await
+        .map_err(|e| failed("read", e))?;
+    if got != slice(part) {
+        return Err(format!("read() of {part} gave other bytes"));
+    }
+    let whole = store
+        .assemble(&one, &[a, b])
+        .await
+        .map_err(|e| failed("assemble", e))?;
+    if read(whole).await != bytes {
+        return Err("assemble() gave other bytes than the pieces".into());
+    }
+
+    // A piece never written is an error, never a gap.
+    let never = ByteRange {
+        start: 1500,
+        end: 2000,
+    };
+    match store.assemble(&one, &[a, b, never]).await {
+        Err(e) if e.kind == StoreErrorKind::Corrupt => {}
+        Err(e) => return Err(format!("assemble() of a missing piece: {e}, not Corrupt")),
+        Ok(_) => return Err("assemble() of a missing piece succeeded".into()),
+    }
+
+    // A record is replaced whole.
+    let later = record_of(&one, &[a]);
+    store
+        .save_record(&one, &later.encode())
+        .await
+        .map_err(|e| failed("save_record", e))?;
+    let loaded = store.load(&one).await.map_err(|e| failed("load", e))?;
+    if loaded.as_deref() != Some(&later.encode()[..]) {
+        return Err("a second save_record() did not replace the first".into());
+    }
+
+    // reset: the record that claims nothing is what load finds.
+    let empty = record_of(&one, &[]);
+    store
+        .reset(&one, &empty.encode())
+        .await
+        .map_err(|e| failed("reset", e))?;
+    let loaded = store.load(&one).await.map_err(|e| failed("load", e))?;
+    if loaded.as_deref() != Some(&empty.encode()[..]) {
+        return Err("after reset() load() did not return the empty record".into());
+    }
+
+    // list: every record, of every id.
+    let two = id("listed");
+    let other = record_of(&two, &[]);
+    store
+        .save_record(&two, &other.encode())
+        .await
+        .map_err(|e| failed("save_record", e))?;
+    let listed = store.list().await.map_err(|e| failed("list", e))?;
+    for wanted in [&empty, &other] {
+        if !listed.contains(&wanted.encode()) {
+            return Err(format!("list() lacks the record of {}", wanted.id));
+        }
+    }
+
+    // remove: the record and the pieces go.
+    for gone in [&one, &two] {
+        store.remove(gone).await.map_err(|e| failed("remove", e))?;
+        if store
+            .load(gone)
+            .await
+            .map_err(|e| failed("load", e))?
+            .is_some()
+        {
+            return Err("load() found a record after remove()".into());
+        }
+    }
+    let listed = store.list().await.map_err(|e| failed("list", e))?;
+    if listed.contains(&empty.encode()) || listed.contains(&other.encode()) {
+        return Err("list() shows a removed record".into());
+    }
+    if store.assemble(&one, &[a]).await.is_ok() {
+        return Err("assemble() of a removed download succeeded".into());
+    }
+    // Removing what is not there is not an error.
+    store
+        .remove(&absent)
+        .await
+        .map_err(|e| failed("remove() of nothing", e))?;
+    Ok(())
+}
+
+/// A record of `id` claiming `pieces` of a 1500-byte file.
+fn record_of(id: &str, pieces: &[ByteRange]) -> Record {
+    let mut record = Record::new(id, "https://store.contract/file", 1);
+    record.validators.total = Some(1500);
+    record.resumable = true;
+    for piece in pieces {
+        record.pieces.insert(*piece);
+    }
+    record
+}
