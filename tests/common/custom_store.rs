@@ -502,10 +502,10 @@ pub async fn records_may_be_any_buffer_source_and_nothing_else() {
     call(&kept, "cancel", &[]).await.unwrap();
 }
 
-/// `blob()` of an object whose download another object is re-downloading is
-/// LOCKED: the record and the pieces it reads are one view, never the old
-/// record over new bytes. (That it is the new file once the other one is
-/// done is the core's `assemble` re-reading the record.)
+/// `blob()` of an object whose download another object re-downloaded is the
+/// new file or an error with a code, never the old record over new bytes;
+/// while the other one writes, it is LOCKED (the record and the pieces it
+/// reads are one view).
 pub async fn a_stale_objects_blob_is_never_a_mix() {
     let store = map_store("stale");
     let name = unique("stale");
@@ -527,5 +527,19 @@ pub async fn a_stale_objects_blob_is_never_a_mix() {
     let error = call(&stale, "blob", &[]).await.unwrap_err();
     assert_eq!(error_code(&error), "LOCKED", "{error:?}");
     JsFuture::from(run).await.unwrap();
+
+    // Once it is done, the stale object's blob() is the new file: the
+    // record is read again under the lock, never the old one over new bytes.
+    match call(&stale, "blob", &[]).await {
+        Ok(blob) => {
+            let blob: web_sys::Blob = blob.into();
+            assert_eq!(
+                sha256_of(&blob).await,
+                server_sha256(&name).await,
+                "the new file, never a mix"
+            );
+        }
+        Err(error) => assert!(!error_code(&error).is_empty()),
+    }
     call(&fresh, "cancel", &[]).await.unwrap();
 }
