@@ -1740,3 +1740,20 @@ fn range_responses_the_runtime_refuses_are_told_from_a_network_failure() {
     let dl = open(&down, &Store::new(), options(BLOCK, 1));
     assert_eq!(run(&dl).0.unwrap_err().code(), "NETWORK");
 }
+
+#[test]
+fn a_cross_origin_206_longer_than_asked_is_read_to_its_end_and_its_bytes_kept() {
+    // Content-Encoding reads as hidden on every cross-origin response: a
+    // shifted body is read past what is kept, to prove its length.
+    let server = Server::new(4096, 56);
+    server.hide_content_encoding.set(true);
+    after_probe(&server, &[Fault::Shift(-100)]);
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    let log = server.log.borrow();
+    assert_eq!(log[1].body, Some(r(924, 1948)));
+    assert_eq!(log[1].sent, 1024, "read to its end");
+    assert_eq!(log[2].asked, Some(r(1948, 2048)), "the rest, exactly");
+}

@@ -840,15 +840,6 @@ where
         // A body the runtime may have decoded must be exactly as long as its
         // Content-Range, so it is read to its end, and kept only whole.
         let strict = response.head.content_encoding.is_hidden();
-        if strict && keep.end != body_range.end {
-            return Fetched::Failed(
-                ServerError::WrongRange {
-                    asked: claim,
-                    got: body_range,
-                }
-                .into(),
-            );
-        }
         let skip = keep.start - body_range.start;
         let streamed = Cell::new(0);
         let count = |n| {
@@ -884,7 +875,8 @@ where
                 let end = match (strict, end) {
                     (true, BodyEnd::Done) => {
                         let rest = rest.map_or(0, |c| c.len());
-                        self.body_end(&mut response.body, rest, body_range, halt)
+                        let after = body_range.end - keep.end;
+                        self.body_end(&mut response.body, rest, after, body_range, halt)
                             .await
                     }
                     (_, end) => end,
@@ -1019,13 +1011,6 @@ where
         // Bytes the runtime may have decoded are compared only once their
         // count proves they are the file's (as in `fetch`).
         let strict = response.head.content_encoding.is_hidden();
-        if strict && range.end != part.end {
-            let wrong = ServerError::WrongRange {
-                asked: part,
-                got: range,
-            };
-            return Err(Fetched::Failed(wrong.into()));
-        }
         let skip = part.start - range.start;
         let mut rest = None;
         let (chunks, got, end) = self
@@ -1041,7 +1026,9 @@ where
         let end = match (strict, end) {
             (true, BodyEnd::Done) => {
                 let rest = rest.map_or(0, |c| c.len());
-                self.body_end(&mut response.body, rest, range, halt).await
+                let after = range.end - part.end;
+                self.body_end(&mut response.body, rest, after, range, halt)
+                    .await
             }
             (true, BodyEnd::Ended) => BodyEnd::Broken(too_short(range, got)),
             (_, end) => end,
@@ -1236,34 +1223,36 @@ where
         (chunks, got, end)
     }
 
-    /// After the last byte of `range`: the body must end there. `rest`
-    /// bytes already came past it.
+    /// After the bytes kept of a body whose encoding is hidden: exactly
+    /// `after` more must follow before it ends, as its Content-Range `range`
+    /// says (`rest` of them came with the last chunk kept), else it is not
+    /// the range. Each read brings bytes or the end, so this ends.
     async fn body_end(
         &self,
         body: &mut T::Body,
         rest: u64,
+        after: u64,
         range: ByteRange,
         halt: &Signal,
     ) -> BodyEnd {
-        let too_long = || {
-            BodyEnd::Broken(
-                ServerError::BodyLength {
-                    range,
-                    length: "more bytes".into(),
+        let mut extra = rest;
+        loop {
+            if extra > after {
+                let length = "more bytes".into();
+                return BodyEnd::Broken(ServerError::BodyLength { range, length }.into());
+            }
+            let stall = self.clock.sleep(self.options.stall_timeout_ms);
+            match race(body.next(), race(stall, halt.wait())).await {
+                Either::Left(Ok(None)) if extra == after => return BodyEnd::Done,
+                Either::Left(Ok(None)) => {
+                    let got = range.len() - (after - extra);
+                    return BodyEnd::Broken(too_short(range, got));
                 }
-                .into(),
-            )
-        };
-        if rest > 0 {
-            return too_long();
-        }
-        let stall = self.clock.sleep(self.options.stall_timeout_ms);
-        match race(body.next(), race(stall, halt.wait())).await {
-            Either::Left(Ok(None)) => BodyEnd::Done,
-            Either::Left(Ok(Some(_))) => too_long(),
-            Either::Left(Err(e)) => BodyEnd::Broken(e.into()),
-            Either::Right(Either::Left(())) => BodyEnd::Broken(self.stalled()),
-            Either::Right(Either::Right(())) => BodyEnd::Halted,
+                Either::Left(Ok(Some(chunk))) => extra = extra.saturating_add(chunk.len()),
+                Either::Left(Err(e)) => return BodyEnd::Broken(e.into()),
+                Either::Right(Either::Left(())) => return BodyEnd::Broken(self.stalled()),
+                Either::Right(Either::Right(())) => return BodyEnd::Halted,
+            }
         }
     }
 

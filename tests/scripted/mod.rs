@@ -89,6 +89,9 @@ pub struct Server {
     /// Chromium does: every request with `Range` fails on the network.
     pub compress_ranges: Cell<bool>,
     pub hide_content_range: Cell<bool>,
+    /// Every response's Content-Encoding reads as hidden, as a cross-origin
+    /// page sees it unless the server exposes it.
+    pub hide_content_encoding: Cell<bool>,
     pub last_modified: Cell<bool>,
     pub weak_etag: Cell<bool>,
     /// Validators computed from this seed instead of the content's: a server
@@ -126,6 +129,7 @@ impl Server {
             content_encoding: RefCell::new(None),
             compress_ranges: Cell::new(false),
             hide_content_range: Cell::new(false),
+            hide_content_encoding: Cell::new(false),
             last_modified: Cell::new(true),
             weak_etag: Cell::new(false),
             validator_seed: Cell::new(None),
@@ -195,6 +199,9 @@ impl Server {
         let stale = request.if_range.as_ref().is_some_and(|tag| *tag != etag);
         if let Some(encoding) = self.content_encoding.borrow().clone() {
             head.content_encoding = Header::Present(encoding);
+        }
+        if self.hide_content_encoding.get() {
+            head.content_encoding = Header::Hidden;
         }
         if let Some(digest) = self.repr_digest.borrow().clone() {
             head.repr_digest = Header::Present(digest);

@@ -62,6 +62,8 @@ struct World<'a> {
     stale_blobs: u32,
     /// When the network comes back by itself after `Offline`.
     online_at: Option<u32>,
+    /// `cancel()` was called: once the run ends, everything is deleted.
+    cancel: bool,
     /// The run discarded stored bytes for a change it proved.
     restarted: Rc<Cell<bool>>,
 }
@@ -77,6 +79,7 @@ pub fn run(scenario: &Scenario) -> Result<(), Violation> {
     server.chunk.set(scenario.chunk);
     server.ranges.set(scenario.ranges);
     server.compress_ranges.set(scenario.compress_ranges);
+    server.hide_content_encoding.set(scenario.cross_origin);
     server.etag.set(matches!(
         scenario.validators,
         Validators::Strong | Validators::Weak
@@ -101,8 +104,10 @@ pub fn run(scenario: &Scenario) -> Result<(), Violation> {
         lose_data: false,
         stale_blobs: 0,
         online_at: None,
+        cancel: false,
         restarted: Rc::default(),
     };
+    world.serve_digest();
     world.sessions()
 }
 
@@ -122,6 +127,29 @@ impl World<'_> {
             options.integrity = parse_integrity(&format!("sha256-{digest}")).ok();
         }
         options
+    }
+
+    /// A `Repr-Digest` of the file served now, if the scenario sends one.
+    fn serve_digest(&self) {
+        if let Some(version) = self.versions.last().filter(|_| self.scenario.repr_digest) {
+            let digest = crate::scripted::sha256_base64(&version.bytes);
+            *self.server.repr_digest.borrow_mut() = Some(format!("sha-256=:{digest}:"));
+        }
+    }
+
+    /// `cancel()` once its run ended: deleted, and nothing of it left.
+    fn cancel(&mut self, dl: &Dl) -> Result<(), Violation> {
+        self.cancel = false;
+        match self.drive(dl.remove(), &mut |_| {})? {
+            Driven::Done(Ok(())) => {
+                if self.store.record_view(&Options::new(URL).id).is_some() {
+                    return Err("a record is left after cancel()".into());
+                }
+                Ok(())
+            }
+            Driven::Done(Err(e)) => coded(&e),
+            Driven::Crashed => Ok(()),
+        }
     }
 
     /// The user's side: open, start, and start again after every pause,
@@ -173,6 +201,11 @@ impl World<'_> {
                     }
                     current = Some(dl);
                 }
+            }
+            // A cancel() dies with its process; otherwise it deletes now.
+            match current.take().filter(|_| self.cancel) {
+                Some(dl) => self.cancel(&dl)?,
+                None => self.cancel = false,
             }
             self.check_record()?;
         }
@@ -253,7 +286,7 @@ impl World<'_> {
         };
         let run = dl.run(&on_event);
         self.drive(run, &mut |event| match event {
-            Event::Pause => dl.pause(),
+            Event::Pause | Event::Cancel => dl.pause(),
             Event::Offline => dl.suspend(),
             Event::Online => dl.resume(),
             Event::SetUrl => {
@@ -314,10 +347,12 @@ impl World<'_> {
                 self.server.seed.set(seed);
                 self.server.size.set(size);
                 self.versions.push(Version::new(seed, size));
+                self.serve_digest();
             }
             Event::Store(fault) => self.store.arm(fault),
             Event::LoseData => self.lose_data = true,
             Event::StaleBlob => self.stale_blobs += 1,
+            Event::Cancel => self.cancel = true,
             Event::Offline => self.online_at = Some(self.step + OFFLINE_STEPS),
             Event::Online => self.online_at = None,
             Event::Pause | Event::SetUrl => {}
