@@ -798,3 +798,14 @@ async fn pieces_spread_over_lanes_and_version_1_pieces_are_still_found() {
     assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
     call(&dl, "cancel", &[]).await.unwrap();
 }
+
+#[wasm_bindgen_test]
+async fn the_custom_store_adapter_keeps_the_store_contract() {
+    custom_store::the_custom_store_adapter_keeps_the_store_contract().await;
+}
+
+#[wasm_bindgen_test]
+async fn indexeddb_keeps_the_store_contract() {
+    let store = resumable_fetch::web::idb::IdbStore::open().await.unwrap();
+    common::store_contract::keeps_the_contract(&store, "indexeddb").await;
+}

@@ -1757,3 +1757,29 @@ fn a_cross_origin_206_longer_than_asked_is_read_to_its_end_and_its_bytes_kept() 
     assert_eq!(log[1].sent, 1024, "read to its end");
     assert_eq!(log[2].asked, Some(r(1948, 2048)), "the rest, exactly");
 }
+
+#[test]
+fn a_second_object_cannot_remove_a_download_another_runs() {
+    // Where no Web Lock exists (Node, Deno, workerd), the core itself keeps
+    // one writer per id in a thread: the running object must not complete
+    // over pieces another object deleted.
+    let server = Server::new(5000, 57);
+    let store = Store::new();
+    let first = open(&server, &store, options(BLOCK, 1));
+    let second = open(&server, &store, options(BLOCK, 1));
+    let removed = Cell::new(None);
+    let outcome = block_on(first.run(&|e| {
+        if matches!(e, Event::Progress(p) if p.received >= 2048) && removed.get().is_none() {
+            // The memory store does not wait: one poll settles it.
+            let mut remove = std::pin::pin!(second.remove());
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            if let std::task::Poll::Ready(result) = remove.as_mut().poll(&mut cx) {
+                removed.set(Some(result.map_err(|e| e.code())));
+            }
+        }
+    }));
+    assert_eq!(removed.get(), Some(Err("LOCKED")));
+    assert_eq!(outcome, Ok(Outcome::Complete));
+    assert_eq!(bytes(&first), server.content());
+    assert_eq!(block_on(second.remove()), Ok(()), "free once the run ended");
+}

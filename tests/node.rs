@@ -232,3 +232,8 @@ async fn a_stale_objects_blob_is_never_a_mix() {
 async fn option_getters_and_proxies_are_invalid_arguments() {
     scenarios::option_getters_and_proxies_are_invalid_arguments("memory").await;
 }
+
+#[wasm_bindgen_test]
+async fn the_custom_store_adapter_keeps_the_store_contract() {
+    custom_store::the_custom_store_adapter_keeps_the_store_contract().await;
+}

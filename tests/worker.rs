@@ -173,3 +173,12 @@ async fn a_file_shorter_than_its_record_is_trusted_only_that_far() {
     call(&again, "cancel", &[]).await.unwrap();
     assert!(listed(&url).await.is_none());
 }
+
+#[wasm_bindgen_test]
+async fn opfs_keeps_the_store_contract() {
+    if !has_opfs("opfs_keeps_the_store_contract") {
+        return;
+    }
+    let store = resumable_fetch::web::opfs::OpfsStore::open().await.unwrap();
+    common::store_contract::keeps_the_contract(&store, "opfs").await;
+}

@@ -37,6 +37,7 @@ use super::signal::{join_all, race, Signal};
 use super::store::Store;
 use super::transport::{Body, Chunk, Request, Response, ResponseHead, Transport};
 use super::validator::{Change, EntityTag, Validators};
+use super::writers::{self, Running};
 use futures_util::future::{join, Either};
 use futures_util::lock::Mutex;
 use std::cell::{Cell, RefCell};
@@ -116,6 +117,8 @@ pub struct Download<T: Transport, S, K> {
     url: RefCell<String>,
     state: RefCell<State>,
     phase: Cell<Phase>,
+    /// This object's claim on the id while it runs ([`writers`]).
+    running: RefCell<Option<Running>>,
     /// Fired to stop every connection of the current round.
     halt: RefCell<Signal>,
     /// Fired once the file is known and the stored bytes proven: in a round
@@ -218,6 +221,7 @@ where
             clock,
             options,
             phase: Cell::new(Phase::Idle),
+            running: RefCell::new(None),
             halt: RefCell::new(Signal::new()),
             known: RefCell::new(Signal::new()),
             pause_requested: Cell::new(false),
@@ -373,6 +377,7 @@ where
         if self.phase.get() != Phase::Idle {
             return Err(already_running());
         }
+        *self.running.borrow_mut() = Some(Running::claim(&self.options.id)?);
         self.phase.set(Phase::Begun);
         self.pause_requested.set(false);
         // A pause while offline fired the wake signal: a run begun still
@@ -388,6 +393,7 @@ where
     pub fn abandon(&self) {
         if self.phase.get() == Phase::Begun {
             self.phase.set(Phase::Idle);
+            self.running.borrow_mut().take();
         }
     }
 
@@ -401,7 +407,7 @@ where
         }
         self.phase.set(Phase::Running);
         self.requests.set(0);
-        let _idle = IdleOnDrop(&self.phase);
+        let _idle = IdleOnDrop(&self.phase, &self.running);
         let result = async {
             if self.load().await? {
                 self.persist_loaded().await?;
@@ -472,6 +478,12 @@ where
             return Err(Error::InvalidState(
                 "pause the download before removing it".into(),
             ));
+        }
+        // Another object runs it: its pieces are not this one's to delete.
+        if writers::is_running(&self.options.id) {
+            return Err(Error::Locked {
+                id: self.options.id.clone(),
+            });
         }
         self.store.remove(&self.options.id).await?;
         let now = self.clock.now_ms();
@@ -1583,10 +1595,13 @@ fn next_random(state: &mut u64) -> u64 {
     state.wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
 
-struct IdleOnDrop<'a>(&'a Cell<Phase>);
+/// Ends a run however its future ends (dropped mid-way included): idle,
+/// and the id free for another object.
+struct IdleOnDrop<'a>(&'a Cell<Phase>, &'a RefCell<Option<Running>>);
 
 impl Drop for IdleOnDrop<'_> {
     fn drop(&mut self) {
         self.0.set(Phase::Idle);
+        self.1.borrow_mut().take();
     }
 }

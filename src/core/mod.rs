@@ -20,6 +20,7 @@ pub mod store;
 pub mod store_contract;
 pub mod transport;
 pub mod validator;
+pub mod writers;
 
 pub use driver::{Download, Event, Outcome, RestartReason};
 pub use error::{Error, ServerError, StoreError, StoreErrorKind};

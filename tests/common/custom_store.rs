@@ -543,3 +543,9 @@ pub async fn a_stale_objects_blob_is_never_a_mix() {
     }
     call(&fresh, "cancel", &[]).await.unwrap();
 }
+
+/// The custom-store adapter over a `Map` keeps the store contract.
+pub async fn the_custom_store_adapter_keeps_the_store_contract() {
+    let store = resumable_fetch::web::custom::CustomStore::new(map_store("contract")).unwrap();
+    super::store_contract::keeps_the_contract(&store, "custom").await;
+}

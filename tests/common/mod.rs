@@ -333,3 +333,5 @@ pub mod scenarios;
 pub mod custom_store;
 
 pub mod conformance;
+
+pub mod store_contract;

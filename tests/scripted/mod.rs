@@ -300,7 +300,9 @@ impl Server {
             Some(Fault::Truncate(n)) => (n, Ending::Clean),
             Some(Fault::Reset(n)) => (n, Ending::Reset),
             Some(Fault::Stall(n)) => (n, Ending::Stall),
-            Some(Fault::LengthMismatch(by)) => (range.len().saturating_sub(by), Ending::Clean),
+            Some(Fault::LengthMismatch(by)) if head.status == 206 => {
+                (range.len().saturating_sub(by), Ending::Clean)
+            }
             _ => (u64::MAX, Ending::Clean),
         };
         // A decoded body: other bytes, and more of them.

@@ -84,6 +84,8 @@ pub enum Event {
     StaleBlob,
     /// `cancel()`: the run is paused, then everything stored is deleted.
     Cancel,
+    /// A second object for the same id tries to remove it while a run goes.
+    SecondRemove,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,7 +209,7 @@ fn fault(rng: &mut Rng, block: u64) -> Fault {
 }
 
 fn event(rng: &mut Rng, block: u64) -> Event {
-    match rng.below(13) {
+    match rng.below(14) {
         0 | 1 => Event::Crash,
         2 => Event::Pause,
         3 => Event::Offline,
@@ -220,6 +222,7 @@ fn event(rng: &mut Rng, block: u64) -> Event {
         8 => Event::LoseData,
         9 => Event::StaleBlob,
         10 => Event::Cancel,
+        11 => Event::SecondRemove,
         _ => Event::Store(rng.pick(&[
             StoreFault::FailWrite,
             StoreFault::Quota,

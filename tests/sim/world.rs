@@ -285,7 +285,9 @@ impl World<'_> {
             }
         };
         let run = dl.run(&on_event);
+        let second = (self.server.clone(), self.store.clone(), self.options());
         self.drive(run, &mut |event| match event {
+            Event::SecondRemove => second_remove(&second.0, &second.1, &second.2),
             Event::Pause | Event::Cancel => dl.pause(),
             Event::Offline => dl.suspend(),
             Event::Online => dl.resume(),
@@ -355,7 +357,7 @@ impl World<'_> {
             Event::Cancel => self.cancel = true,
             Event::Offline => self.online_at = Some(self.step + OFFLINE_STEPS),
             Event::Online => self.online_at = None,
-            Event::Pause | Event::SetUrl => {}
+            Event::Pause | Event::SetUrl | Event::SecondRemove => {}
         }
         false
     }
@@ -411,6 +413,31 @@ impl World<'_> {
             assembled.len()
         ))
     }
+}
+
+/// A second object opens the id and removes it, while the first runs (it
+/// must be refused: `LOCKED`). Polled a bounded number of times: a store
+/// that crashed or stalls leaves it unsettled, as a dead tab would.
+fn second_remove(server: &Rc<Server>, store: &SimStore, options: &Options) {
+    let second = settle(Download::open(
+        ScriptedTransport(server.clone()),
+        store.clone(),
+        server.clock.clone(),
+        options.clone(),
+    ));
+    if let Some(Ok(second)) = second {
+        let _ = settle(second.remove());
+    }
+}
+
+/// Polls `future` up to a bound; its output if it settled.
+fn settle<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    (0..1_000).find_map(|_| match future.as_mut().poll(&mut cx) {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => None,
+    })
 }
 
 fn slice(bytes: &[u8], piece: ByteRange) -> Option<&[u8]> {
