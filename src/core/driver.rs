@@ -852,7 +852,6 @@ where
         // A body the runtime may have decoded must be exactly as long as its
         // Content-Range, so it is read to its end, and kept only whole.
         let strict = response.head.content_encoding.is_hidden();
-        let skip = keep.start - body_range.start;
         let streamed = Cell::new(0);
         let count = |n| {
             self.count_received(n, on_event);
@@ -873,27 +872,9 @@ where
                 (chunks, got, end)
             }
             None => {
-                let mut rest = None;
-                let (chunks, got, end) = self
-                    .read_body(
-                        &mut response.body,
-                        &mut rest,
-                        skip,
-                        keep.len(),
-                        halt,
-                        &count,
-                    )
-                    .await;
-                let end = match (strict, end) {
-                    (true, BodyEnd::Done) => {
-                        let rest = rest.map_or(0, |c| c.len());
-                        let after = body_range.end - keep.end;
-                        self.body_end(&mut response.body, rest, after, body_range, halt)
-                            .await
-                    }
-                    (_, end) => end,
-                };
-                (chunks, got, end)
+                let body = &mut response.body;
+                self.read_kept(body, body_range, keep, strict, halt, &count)
+                    .await
             }
         };
         drop(response); // aborts the request if the body is not finished
@@ -1023,28 +1004,10 @@ where
         // Bytes the runtime may have decoded are compared only once their
         // count proves they are the file's (as in `fetch`).
         let strict = response.head.content_encoding.is_hidden();
-        let skip = part.start - range.start;
-        let mut rest = None;
-        let (chunks, got, end) = self
-            .read_body(
-                &mut response.body,
-                &mut rest,
-                skip,
-                part.len(),
-                halt,
-                &|_| {},
-            )
+        let body = &mut response.body;
+        let (chunks, _, end) = self
+            .read_kept(body, range, part, strict, halt, &|_| {})
             .await;
-        let end = match (strict, end) {
-            (true, BodyEnd::Done) => {
-                let rest = rest.map_or(0, |c| c.len());
-                let after = range.end - part.end;
-                self.body_end(&mut response.body, rest, after, range, halt)
-                    .await
-            }
-            (true, BodyEnd::Ended) => BodyEnd::Broken(too_short(range, got)),
-            (_, end) => end,
-        };
         match end {
             BodyEnd::Done => {}
             BodyEnd::Halted => return Err(Fetched::Halted),
@@ -1231,6 +1194,36 @@ where
             got += take;
             chunks.push(chunk);
             received(take);
+        };
+        (chunks, got, end)
+    }
+
+    /// Reads the bytes `keep` of a body whose Content-Range is `range`. One
+    /// whose encoding is hidden (`strict`: the runtime may have decoded it)
+    /// must hold exactly `range`: it is read to its end, and a short one is
+    /// broken, not ended.
+    async fn read_kept(
+        &self,
+        body: &mut T::Body,
+        range: ByteRange,
+        keep: ByteRange,
+        strict: bool,
+        halt: &Signal,
+        received: &dyn Fn(u64),
+    ) -> (Vec<ChunkOf<T>>, u64, BodyEnd) {
+        let mut rest = None;
+        let skip = keep.start - range.start;
+        let (chunks, got, end) = self
+            .read_body(body, &mut rest, skip, keep.len(), halt, received)
+            .await;
+        let end = match (strict, end) {
+            (true, BodyEnd::Done) => {
+                let rest = rest.map_or(0, |c| c.len());
+                let after = range.end - keep.end;
+                self.body_end(body, rest, after, range, halt).await
+            }
+            (true, BodyEnd::Ended) => BodyEnd::Broken(too_short(range, got)),
+            (_, end) => end,
         };
         (chunks, got, end)
     }
