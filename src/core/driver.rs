@@ -19,9 +19,10 @@
 //! (never spliced) and that same response is streamed from byte 0.
 //!
 //! A run that starts with stored bytes proves them before adding to them: a
-//! strong ETag that matches proves them; otherwise the last stored bytes are
-//! fetched again and compared (`verify_stored`). A response's validators
-//! enter the record only after that (`response::learn`).
+//! strong ETag that matches proves them; otherwise samples of the stored
+//! bytes are fetched again and compared (`verify_stored`), and again once
+//! every byte is stored. A response's validators enter the record only
+//! after that (`response::learn`).
 
 use super::clock::Clock;
 use super::error::{Error, ServerError, StoreError, StoreErrorKind};
@@ -566,7 +567,8 @@ where
     /// without `Range` gets through, it is the range responses that fail
     /// (Chromium refuses a compressed 206 outright), not the network.
     async fn diagnose(&self, error: Error) -> Error {
-        if !matches!(error, Error::Network(_)) || self.out_of_requests() {
+        let paused = self.pause_requested.get() || self.suspended.get();
+        if !matches!(error, Error::Network(_)) || paused || self.out_of_requests() {
             return error;
         }
         self.requests.set(self.requests.get() + 1);
@@ -576,8 +578,11 @@ where
             if_range: None,
             headers: self.options.headers.clone(),
         };
+        // The failed round fired its halt; a pause from now on fires this one.
+        let halt = Signal::new();
+        *self.halt.borrow_mut() = halt.clone();
         let stall = self.clock.sleep(self.options.stall_timeout_ms);
-        match race(self.transport.send(&request), stall).await {
+        match race(self.transport.send(&request), race(stall, halt.wait())).await {
             // Dropped unread: the request is aborted.
             Either::Left(Ok(response)) if (200..300).contains(&response.head.status) => {
                 ServerError::RangesFail.into()
@@ -883,8 +888,9 @@ where
             (_, end) => end,
         };
         self.set_fast(matches!(end, BodyEnd::Done) && self.came_fast(got, sent_at));
-        let whole_or_identity = !strict || matches!(end, BodyEnd::Done);
-        if got > 0 && whole_or_identity {
+        // A body that may be decoded counts only whole (see `read_kept`).
+        let trusted = !strict || matches!(end, BodyEnd::Done);
+        if got > 0 && trusted {
             let piece = ByteRange {
                 start: keep.start,
                 end: keep.start + got,
@@ -897,7 +903,7 @@ where
             BodyEnd::Done => Fetched::Progress,
             BodyEnd::Halted => Fetched::Halted,
             // Keep what arrived; the rest is claimed again.
-            _ if got > 0 && whole_or_identity => Fetched::Progress,
+            _ if got > 0 && trusted => Fetched::Progress,
             BodyEnd::Ended => Fetched::Failed(ended_early()),
             BodyEnd::Broken(e) => Fetched::Failed(e),
         }
@@ -918,9 +924,9 @@ where
         }
     }
 
-    /// Fetches the last stored bytes again and compares them with the ones
-    /// stored: the proof, for a file with no strong ETag, that the server
-    /// still has the file they came from.
+    /// Fetches samples of the stored bytes again ([`Self::samples`]) and
+    /// compares them with the ones stored: the proof, for a file with no
+    /// strong ETag, that the server still has the file they came from.
     async fn verify_stored(&self, halt: &Signal) -> Result<(), Fetched<T::Body>> {
         for (piece, part) in self.samples() {
             self.verify_part(piece, part, halt).await?;
