@@ -1783,3 +1783,25 @@ fn a_second_object_cannot_remove_a_download_another_runs() {
     assert_eq!(bytes(&first), server.content());
     assert_eq!(block_on(second.remove()), Ok(()), "free once the run ended");
 }
+
+#[test]
+fn a_cross_origin_body_cut_off_keeps_what_arrived_once_a_small_range_proves_it() {
+    // Cross-origin, Content-Encoding always reads as hidden, so a body cut
+    // off could be a decoded one: a small range first proves the server
+    // sends ranges as they are, then the cut-off bytes are kept.
+    let server = Server::new(4096, 58);
+    server.hide_content_encoding.set(true);
+    server.fault(Fault::Reset(600));
+    let store = Store::new();
+    let dl = open(&server, &store, options(BLOCK, 1));
+    assert_eq!(run(&dl).0, Ok(Outcome::Complete));
+    assert_eq!(bytes(&dl), server.content());
+    let log = server.log.borrow();
+    assert_eq!(log[0].sent, 600, "cut off");
+    assert_eq!(log[1].asked, Some(r(0, 1024)), "the small range: {log:?}");
+    assert_eq!(
+        log[2].asked,
+        Some(r(600, 1024)),
+        "then exactly the rest: {log:?}"
+    );
+}

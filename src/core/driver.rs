@@ -133,6 +133,10 @@ pub struct Download<T: Transport, S, K> {
     proven: Cell<bool>,
     /// ... and, with no strong ETag, were sampled again once all were stored.
     proven_whole: Cell<bool>,
+    /// A body whose encoding is hidden came exactly as long as its
+    /// Content-Range in this run: the server sends ranges as they are, so
+    /// a cut-off body's bytes are the file's ([`Download::read_kept`]).
+    identity_seen: Cell<bool>,
     /// Requests sent in this run, for `max_requests`.
     requests: Cell<u32>,
     /// One record saved at a time, so each claims every piece stored before
@@ -194,6 +198,9 @@ enum BodyEnd {
     Halted,
     /// The body failed or stalled.
     Broken(Error),
+    /// The body is not the range its Content-Range announced (a compression
+    /// undone behind a hidden Content-Encoding): nothing of it is stored.
+    Wrong(Error),
 }
 
 impl<T, S, K> Download<T, S, K>
@@ -230,6 +237,7 @@ where
             wake: RefCell::new(Signal::new()),
             proven: Cell::new(false),
             proven_whole: Cell::new(false),
+            identity_seen: Cell::new(false),
             requests: Cell::new(0),
             commit_lock: Mutex::new(()),
             discarded: RefCell::new(None),
@@ -418,6 +426,7 @@ where
             self.proven
                 .set(self.state.borrow().record.pieces.is_empty());
             self.proven_whole.set(false);
+            self.identity_seen.set(false);
             self.drive(on_event).await
         }
         .await;
@@ -855,7 +864,7 @@ where
             );
         };
         // A body the runtime may have decoded must be exactly as long as its
-        // Content-Range, so it is read to its end, and kept only whole.
+        // Content-Range (`read_kept`).
         let strict = response.head.content_encoding.is_hidden();
         let streamed = Cell::new(0);
         let count = |n| {
@@ -884,13 +893,26 @@ where
         };
         drop(response); // aborts the request if the body is not finished
         let end = match (strict, end) {
-            (true, BodyEnd::Ended) => BodyEnd::Broken(too_short(body_range, got)),
+            (true, BodyEnd::Ended) => BodyEnd::Wrong(too_short(body_range, got)),
             (_, end) => end,
         };
         self.set_fast(matches!(end, BodyEnd::Done) && self.came_fast(got, sent_at));
-        // A body that may be decoded counts only whole (see `read_kept`).
-        let trusted = !strict || matches!(end, BodyEnd::Done);
-        if got > 0 && trusted {
+        let end = match end {
+            // Cut off before this run saw the server send a range as it is:
+            // kept only once a small range proves it does.
+            BodyEnd::Broken(e) if strict && got > 0 && !self.identity_seen.get() => {
+                match self.prove_identity(keep, halt).await {
+                    true => BodyEnd::Broken(e),
+                    false => BodyEnd::Wrong(e),
+                }
+            }
+            BodyEnd::Halted if strict && got > 0 && !self.identity_seen.get() => {
+                BodyEnd::Wrong(Error::Network("halted before its length was known".into()))
+            }
+            end => end,
+        };
+        let wrong = matches!(end, BodyEnd::Wrong(_));
+        if got > 0 && !wrong {
             let piece = ByteRange {
                 start: keep.start,
                 end: keep.start + got,
@@ -902,8 +924,10 @@ where
         match end {
             BodyEnd::Done => Fetched::Progress,
             BodyEnd::Halted => Fetched::Halted,
+            BodyEnd::Wrong(_) if halt.is_fired() => Fetched::Halted,
+            BodyEnd::Wrong(e) => Fetched::Failed(e),
             // Keep what arrived; the rest is claimed again.
-            _ if got > 0 && trusted => Fetched::Progress,
+            _ if got > 0 => Fetched::Progress,
             BodyEnd::Ended => Fetched::Failed(ended_early()),
             BodyEnd::Broken(e) => Fetched::Failed(e),
         }
@@ -1018,7 +1042,7 @@ where
             BodyEnd::Done => {}
             BodyEnd::Halted => return Err(Fetched::Halted),
             BodyEnd::Ended => return Err(Fetched::Failed(ended_early())),
-            BodyEnd::Broken(e) => return Err(Fetched::Failed(e)),
+            BodyEnd::Broken(e) | BodyEnd::Wrong(e) => return Err(Fetched::Failed(e)),
         }
         let mut fetched = Vec::new();
         for chunk in &chunks {
@@ -1105,6 +1129,7 @@ where
                 }
                 BodyEnd::Ended => return RoundEnd::Retry(ended_early()),
                 BodyEnd::Broken(e) => return RoundEnd::Retry(e),
+                BodyEnd::Wrong(e) => return RoundEnd::Failed(e),
                 BodyEnd::Halted => return RoundEnd::Halted,
             }
         }
@@ -1132,7 +1157,7 @@ where
                         range,
                         length: format!("a body of {len} bytes"),
                     };
-                    return Some((Vec::new(), 0, BodyEnd::Broken(error.into())));
+                    return Some((Vec::new(), 0, BodyEnd::Wrong(error.into())));
                 }
                 _ => (chunk, BodyEnd::Ended),
             },
@@ -1206,8 +1231,13 @@ where
 
     /// Reads the bytes `keep` of a body whose Content-Range is `range`. One
     /// whose encoding is hidden (`strict`: the runtime may have decoded it)
-    /// must hold exactly `range`: it is read to its end, and a short one is
-    /// broken, not ended.
+    /// must hold exactly `range`: it is read to its end, and one that ends
+    /// early or runs long is `Wrong`. Every cross-origin body reads as
+    /// strict (an absent header cannot be told from a hidden one), so one
+    /// cut off by the network still keeps what arrived once the run has seen
+    /// the server send a range as it is (`identity_seen`, or
+    /// [`Download::prove_identity`]): a dropped connection must not cost
+    /// the block.
     async fn read_kept(
         &self,
         body: &mut T::Body,
@@ -1226,12 +1256,41 @@ where
             (true, BodyEnd::Done) => {
                 let rest = rest.map_or(0, |c| c.len());
                 let after = range.end - keep.end;
-                self.body_end(body, rest, after, range, halt).await
+                let end = self.body_end(body, rest, after, range, halt).await;
+                if matches!(end, BodyEnd::Done) {
+                    self.identity_seen.set(true);
+                }
+                end
             }
-            (true, BodyEnd::Ended) => BodyEnd::Broken(too_short(range, got)),
+            (true, BodyEnd::Ended) => BodyEnd::Wrong(too_short(range, got)),
             (_, end) => end,
         };
         (chunks, got, end)
+    }
+
+    /// Whether the server sends ranges as they are, not compressed for the
+    /// runtime to undo: a small range at `keep`'s start must come exactly
+    /// as long as its Content-Range says.
+    async fn prove_identity(&self, keep: ByteRange, halt: &Signal) -> bool {
+        let part = ByteRange {
+            start: keep.start,
+            end: keep.end.min(keep.start + SAMPLE),
+        };
+        let Ok(mut response) = self.send(part, halt).await else {
+            return false;
+        };
+        let range = match self.check(&response.head, part) {
+            Checked::Range { range, .. } if range.start <= part.start && range.end >= part.end => {
+                range
+            }
+            _ => return false,
+        };
+        let strict = response.head.content_encoding.is_hidden();
+        let body = &mut response.body;
+        let (_, _, end) = self
+            .read_kept(body, range, part, strict, halt, &|_| {})
+            .await;
+        matches!(end, BodyEnd::Done)
     }
 
     /// After the bytes kept of a body whose encoding is hidden: exactly
@@ -1250,14 +1309,14 @@ where
         loop {
             if extra > after {
                 let length = "more bytes".into();
-                return BodyEnd::Broken(ServerError::BodyLength { range, length }.into());
+                return BodyEnd::Wrong(ServerError::BodyLength { range, length }.into());
             }
             let stall = self.clock.sleep(self.options.stall_timeout_ms);
             match race(body.next(), race(stall, halt.wait())).await {
                 Either::Left(Ok(None)) if extra == after => return BodyEnd::Done,
                 Either::Left(Ok(None)) => {
                     let got = range.len() - (after - extra);
-                    return BodyEnd::Broken(too_short(range, got));
+                    return BodyEnd::Wrong(too_short(range, got));
                 }
                 Either::Left(Ok(Some(chunk))) => extra = extra.saturating_add(chunk.len()),
                 Either::Left(Err(e)) => return BodyEnd::Broken(e.into()),

@@ -64,7 +64,8 @@ struct World<'a> {
     online_at: Option<u32>,
     /// `cancel()` was called: once the run ends, everything is deleted.
     cancel: bool,
-    /// The run discarded stored bytes for a change it proved.
+    /// The run discarded stored bytes for a change it proved, or a second
+    /// object removed them before the run began.
     restarted: Rc<Cell<bool>>,
 }
 
@@ -80,6 +81,7 @@ pub fn run(scenario: &Scenario) -> Result<(), Violation> {
     server.ranges.set(scenario.ranges);
     server.compress_ranges.set(scenario.compress_ranges);
     server.hide_content_encoding.set(scenario.cross_origin);
+    server.decodes.set(scenario.decodes);
     server.etag.set(matches!(
         scenario.validators,
         Validators::Strong | Validators::Weak
@@ -286,8 +288,13 @@ impl World<'_> {
         };
         let run = dl.run(&on_event);
         let second = (self.server.clone(), self.store.clone(), self.options());
+        let removed = self.restarted.clone();
         self.drive(run, &mut |event| match event {
-            Event::SecondRemove => second_remove(&second.0, &second.1, &second.2),
+            // Before the run has begun, a removal is the user's to make.
+            Event::SecondRemove if second_remove(&second.0, &second.1, &second.2) => {
+                removed.set(true)
+            }
+            Event::SecondRemove => {}
             Event::Pause | Event::Cancel => dl.pause(),
             Event::Offline => dl.suspend(),
             Event::Online => dl.resume(),
@@ -416,17 +423,18 @@ impl World<'_> {
 }
 
 /// A second object opens the id and removes it, while the first runs (it
-/// must be refused: `LOCKED`). Polled a bounded number of times: a store
+/// must be refused: `LOCKED`); true if it removed. Polled a bounded number of times: a store
 /// that crashed or stalls leaves it unsettled, as a dead tab would.
-fn second_remove(server: &Rc<Server>, store: &SimStore, options: &Options) {
+fn second_remove(server: &Rc<Server>, store: &SimStore, options: &Options) -> bool {
     let second = settle(Download::open(
         ScriptedTransport(server.clone()),
         store.clone(),
         server.clock.clone(),
         options.clone(),
     ));
-    if let Some(Ok(second)) = second {
-        let _ = settle(second.remove());
+    match second {
+        Some(Ok(second)) => matches!(settle(second.remove()), Some(Ok(()))),
+        _ => false,
     }
 }
 
