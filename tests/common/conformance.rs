@@ -387,8 +387,15 @@ pub async fn abandoned_bodies_release_their_connections(store: &str) {
             .await
             .unwrap();
         completes(&dl, &name).await;
-        let faults: Vec<_> = log(&name).await.into_iter().map(|s| s.fault).collect();
-        assert_eq!(faults, [Some("stall".to_string()), None]);
+        let served = log(&name).await;
+        let faults: Vec<_> = served.iter().map(|s| s.fault.clone()).collect();
+        // Cross-origin (the browsers), the stalled body's bytes are kept once
+        // a 4 KiB range proves the server sends ranges as they are.
+        let proof = served.len() == 3 && served[1].range.as_deref() == Some("bytes=0-4095");
+        match proof {
+            true => assert_eq!(faults, [Some("stall".to_string()), None, None]),
+            false => assert_eq!(faults, [Some("stall".to_string()), None]),
+        }
         remove(&file_url(&name)).await;
     }
 }
