@@ -577,23 +577,15 @@ where
     /// (Chromium refuses a compressed 206 outright), not the network.
     async fn diagnose(&self, error: Error) -> Error {
         let paused = self.pause_requested.get() || self.suspended.get();
-        if !matches!(error, Error::Network(_)) || paused || self.out_of_requests() {
+        if !matches!(error, Error::Network(_)) || paused {
             return error;
         }
-        self.requests.set(self.requests.get() + 1);
-        let request = Request {
-            url: self.url(),
-            range: None,
-            if_range: None,
-            headers: self.options.headers.clone(),
-        };
         // The failed round fired its halt; a pause from now on fires this one.
         let halt = Signal::new();
         *self.halt.borrow_mut() = halt.clone();
-        let stall = self.clock.sleep(self.options.stall_timeout_ms);
-        match race(self.transport.send(&request), race(stall, halt.wait())).await {
+        match self.send(None, &halt).await {
             // Dropped unread: the request is aborted.
-            Either::Left(Ok(response)) if (200..300).contains(&response.head.status) => {
+            Ok(response) if (200..300).contains(&response.head.status) => {
                 ServerError::RangesFail.into()
             }
             _ => error,
@@ -768,7 +760,7 @@ where
     /// Halted once `max_requests` were sent: the run pauses.
     async fn send(
         &self,
-        range: ByteRange,
+        range: Option<ByteRange>,
         halt: &Signal,
     ) -> Result<Response<T::Body>, Fetched<T::Body>> {
         if self.out_of_requests() {
@@ -776,12 +768,12 @@ where
         }
         self.requests.set(self.requests.get() + 1);
         let if_range = match &self.state.borrow().record.validators.etag {
-            Some(tag @ EntityTag::Strong(_)) => Some(tag.as_header()),
+            Some(tag @ EntityTag::Strong(_)) if range.is_some() => Some(tag.as_header()),
             _ => None,
         };
         let request = Request {
             url: self.url(),
-            range: Some(range),
+            range,
             if_range,
             headers: self.options.headers.clone(),
         };
@@ -828,7 +820,7 @@ where
         on_event: &dyn Fn(&Event),
     ) -> Fetched<T::Body> {
         let sent_at = self.clock.now_ms();
-        let mut response = match self.send(claim, halt).await {
+        let mut response = match self.send(Some(claim), halt).await {
             Ok(response) => response,
             Err(fetched) => return fetched,
         };
@@ -1002,7 +994,7 @@ where
         part: ByteRange,
         halt: &Signal,
     ) -> Result<(), Fetched<T::Body>> {
-        let mut response = self.send(part, halt).await?;
+        let mut response = self.send(Some(part), halt).await?;
         let range = match self.check(&response.head, part) {
             Checked::Range { range, .. } if range.start <= part.start && range.end >= part.end => {
                 range
@@ -1276,7 +1268,7 @@ where
             start: keep.start,
             end: keep.end.min(keep.start + SAMPLE),
         };
-        let Ok(mut response) = self.send(part, halt).await else {
+        let Ok(mut response) = self.send(Some(part), halt).await else {
             return false;
         };
         let range = match self.check(&response.head, part) {

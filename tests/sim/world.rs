@@ -66,7 +66,7 @@ struct World<'a> {
     cancel: bool,
     /// The run discarded stored bytes for a change it proved, or a second
     /// object removed them before the run began.
-    restarted: Rc<Cell<bool>>,
+    discarded: Rc<Cell<bool>>,
 }
 
 enum Driven<T> {
@@ -107,7 +107,7 @@ pub fn run(scenario: &Scenario) -> Result<(), Violation> {
         stale_blobs: 0,
         online_at: None,
         cancel: false,
-        restarted: Rc::default(),
+        discarded: Rc::default(),
     };
     world.serve_digest();
     world.sessions()
@@ -174,7 +174,7 @@ impl World<'_> {
                 },
             };
             let received_before = self.stored_bytes();
-            self.restarted.set(false);
+            self.discarded.set(false);
             let versions_before = self.versions.len();
             let ended = self.start(&dl)?;
             self.trace(&ended);
@@ -191,7 +191,7 @@ impl World<'_> {
                     // Stored bytes may go for a proven change (a restart), or
                     // when the server shows it ignores ranges.
                     let changed = self.versions.len() > versions_before
-                        || self.restarted.replace(false)
+                        || self.discarded.replace(false)
                         || matches!(e.code(), "SERVER_CHANGED" | "INTEGRITY_MISMATCH")
                         || self.scenario.integrity
                         || self.scenario.ranges == Ranges::Ignored;
@@ -277,10 +277,10 @@ impl World<'_> {
 
     fn start(&mut self, dl: &Dl) -> Result<Driven<Result<Outcome, Error>>, Violation> {
         let trace = std::env::var_os("SIM_TRACE").is_some();
-        let restarted = self.restarted.clone();
-        let on_event = move |event: &resumable_fetch::core::Event| {
+        let discarded = self.discarded.clone();
+        let on_event = |event: &resumable_fetch::core::Event| {
             if let resumable_fetch::core::Event::Restarted(_) = event {
-                restarted.set(true);
+                discarded.set(true);
             }
             if trace && !matches!(event, resumable_fetch::core::Event::Progress(_)) {
                 println!("  event {event:?}");
@@ -288,11 +288,10 @@ impl World<'_> {
         };
         let run = dl.run(&on_event);
         let second = (self.server.clone(), self.store.clone(), self.options());
-        let removed = self.restarted.clone();
         self.drive(run, &mut |event| match event {
             // Before the run has begun, a removal is the user's to make.
             Event::SecondRemove if second_remove(&second.0, &second.1, &second.2) => {
-                removed.set(true)
+                discarded.set(true)
             }
             Event::SecondRemove => {}
             Event::Pause | Event::Cancel => dl.pause(),
