@@ -210,9 +210,14 @@ pub fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// Whether `s` is a non-empty run of ASCII digits.
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Parses a non-empty run of ASCII digits.
 pub fn parse_digits(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if !is_digits(s) {
         return None;
     }
     s.parse().ok()
@@ -257,6 +262,13 @@ pub fn parse_query(query: &str) -> Result<Vec<(String, String)>, String> {
             Ok((decode(k)?, decode(v)?))
         })
         .collect()
+}
+
+/// The value of the first `key` among decoded query `params`.
+pub fn query_param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find_map(|(k, v)| (k == key).then_some(v.as_str()))
 }
 
 /// What a `Range` header asks of a representation of a given size.
@@ -313,12 +325,7 @@ fn parse_range(value: &str) -> Option<Vec<RangeSpec>> {
         return None;
     }
     // Numbers too large for u64 still mean "very far": saturate them.
-    let number = |s: &str| -> Option<u64> {
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        Some(s.parse().unwrap_or(u64::MAX))
-    };
+    let number = |s: &str| is_digits(s).then(|| s.parse().unwrap_or(u64::MAX));
     let mut specs = Vec::new();
     // `1#range-spec`: empty list elements are allowed and skipped.
     for spec in set.split(',').map(|s| s.trim_matches([' ', '\t'])) {

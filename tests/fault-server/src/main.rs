@@ -107,17 +107,11 @@ mod native {
                     .or_else(|| args.next())
                     .ok_or(format!("{name} needs a value"))
             };
+            let port = |v: String| v.parse().map_err(|_| format!("bad port: {v:?}"));
             match name.as_str() {
-                "--port" => {
-                    let v = value()?;
-                    parsed.port = v.parse().map_err(|_| format!("bad port: {v:?}"))?;
-                }
+                "--port" => parsed.port = port(value()?)?,
                 "--port-file" => parsed.port_file = Some(PathBuf::from(value()?)),
-                "--second-port" => {
-                    let v = value()?;
-                    let port = v.parse().map_err(|_| format!("bad port: {v:?}"))?;
-                    parsed.second_port = Some(port);
-                }
+                "--second-port" => parsed.second_port = Some(port(value()?)?),
                 "--second-port-file" => {
                     parsed.second_port_file = Some(PathBuf::from(value()?));
                 }
