@@ -4,7 +4,7 @@
 //
 // Each download is kept as fixed 64 KiB chunks under their own keys (the
 // key-value backend refuses values over 128 KiB), a count of chunks for
-// delete(), and its record. A write that starts or ends inside a chunk
+// delete() and sweep() (stored before the chunks it counts), and its record. A write that starts or ends inside a chunk
 // merges with what is stored there. Storage applies writes in the order they
 // were made, so the record that write() precedes never claims a lost chunk.
 
@@ -24,6 +24,15 @@ export function durableObjectStore(storage, options = {}) {
   const recordKey = (id) => `${prefix}r:${id}`;
   const countKey = (id) => `${prefix}n:${id}`;
   const chunkKey = (id, index) => `${prefix}c:${id}:${index}`;
+
+  /** Deletes every chunk below the count of `id`, then the count. */
+  async function deleteChunks(id) {
+    const count = (await storage.get(countKey(id))) ?? 0;
+    for (let batch = 0; batch < count; batch += KEYS) {
+      await storage.delete(range(batch, Math.min(count, batch + KEYS)).map((i) => chunkKey(id, i)));
+    }
+    await storage.delete(countKey(id));
+  }
 
   async function read(id, offset, length) {
     const bytes = new Uint8Array(length);
@@ -69,8 +78,11 @@ export function durableObjectStore(storage, options = {}) {
       const last = Math.floor((end - 1) / CHUNK);
       const edges = [...new Set([first, last])].filter((i) => offset > i * CHUNK || end < (i + 1) * CHUNK);
       const stored = await storage.get([countKey(id), ...edges.map((i) => chunkKey(id, i))]);
-      let entries = {};
-      let pending = 0;
+      // The count goes first, so that every chunk stored is below it even when a write is
+      // cut short: delete() and sweep() find them all (size() allows missing last chunks).
+      const count = stored.get(countKey(id));
+      let entries = typeof count === 'number' && count > last ? {} : { [countKey(id)]: last + 1 };
+      let pending = Object.keys(entries).length;
       for (let index = first; index <= last; index += 1) {
         const start = index * CHUNK;
         const from = Math.max(offset, start);
@@ -91,9 +103,7 @@ export function durableObjectStore(storage, options = {}) {
           pending = 0;
         }
       }
-      const count = stored.get(countKey(id));
-      if (!(typeof count === 'number' && count > last)) entries[countKey(id)] = last + 1;
-      await storage.put(entries);
+      if (pending > 0) await storage.put(entries);
     },
 
     read,
@@ -114,13 +124,33 @@ export function durableObjectStore(storage, options = {}) {
     },
 
     async delete(id) {
-      // The record first, so that no record claims a chunk being deleted.
+      // The record first, so that no record claims a chunk being deleted; the count last, so
+      // that sweep() finds what a crash in between leaves.
       await storage.delete(recordKey(id));
-      const count = (await storage.get(countKey(id))) ?? 0;
-      for (let batch = 0; batch < count; batch += KEYS) {
-        await storage.delete(range(batch, Math.min(count, batch + KEYS)).map((i) => chunkKey(id, i)));
+      await deleteChunks(id);
+    },
+
+    /**
+     * Removes the chunks and count of each id with no record: a delete() cut
+     * short. Storage keeps no times, so `olderThan` is not used, and none is
+     * needed: Download.prune() calls this only while no download runs in this
+     * JS context, the one context writing this object's storage, and input
+     * gates hold other events while these storage calls run. (Were a fresh
+     * download running, its first chunks would be taken: they come before its
+     * first record.) Chunks above the count, which an earlier version's write()
+     * cut short could leave, are not found.
+     */
+    async sweep() {
+      const counts = `${prefix}n:`;
+      for (let after; ;) {
+        const found = await storage.list({ prefix: counts, limit: KEYS, ...(after && { startAfter: after }) });
+        const ids = [...found.keys()].map((key) => key.slice(counts.length));
+        if (ids.length === 0) return;
+        const records = await storage.get(ids.map(recordKey));
+        for (const id of ids) if (!records.has(recordKey(id))) await deleteChunks(id);
+        if (ids.length < KEYS) return;
+        after = countKey(ids.at(-1));
       }
-      await storage.delete(countKey(id));
     },
 
     /**

@@ -12,11 +12,15 @@
 // process exclude each other); see `lockFile()`. Whether a pid is alive is
 // asked with kill(pid, 0), which needs --allow-run (Deno lets /proc/<pid> be
 // read only with --allow-all).
+//
+// `sweep(olderThan)` removes what a crash left in `dir`, as the Node store's does.
 
 import process from 'node:process';
 
 const RECORD = '.record';
 const LOCK = '.lock';
+/** The names the default layout writes: a data file, its record or lock, and their temporaries or takeover guards. */
+const NAME = /^([0-9a-f]{64})(\.record|\.lock)?(?:\.([^/]+)\.(tmp|takeover))?$/;
 
 /**
  * A store keeping downloads in `dir` (created when first written), each under
@@ -102,6 +106,63 @@ export function denoFileStore(dir, options = {}) {
     /** The one-writer lock of `id`: a release function, or null while another live process holds it. */
     async lock(id) {
       return lockFile((await dataPath(id)) + LOCK);
+    },
+
+    /**
+     * Removes, of what was last written more than `olderThan` ms ago, what no
+     * record claims (the Node store's `sweep()` says more).
+     */
+    async sweep(olderThan) {
+      // With `options.path` the files may be anywhere: this store cannot list them.
+      if (options.path) return;
+      const ids = new Map();
+      try {
+        for await (const { name } of Deno.readDir(dir)) {
+          const match = NAME.exec(name);
+          if (match) ids.set(match[1], [...(ids.get(match[1]) ?? []), match]);
+        }
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+      const old = async (name) => {
+        const stat = await Deno.lstat(`${dir}/${name}`)
+          .catch((e) => (e instanceof Deno.errors.NotFound ? null : Promise.reject(e)));
+        return Boolean(stat?.isFile) && Date.now() - (stat.mtime?.getTime() ?? Date.now()) > olderThan; // a link is never swept
+      };
+      const remove = (name) => removeIfThere(`${dir}/${name}`);
+      for (const [hex, files] of ids) {
+        const lock = `${dir}/${hex}${LOCK}`;
+        const claimed = () => Deno.lstat(`${dir}/${hex}${RECORD}`).then(() => true,
+          (e) => (e instanceof Deno.errors.NotFound ? false : Promise.reject(e)));
+        let underLock = false;
+        for (const [name, , kind, key, suffix] of files) {
+          if (!(await old(name))) continue;
+          if (suffix === 'takeover' && kind === LOCK) {
+            // A guard acts on the lock its first key names, and only while that lock is there.
+            // A lock's key never comes back: once that lock is gone, no one acts on the guard again.
+            if ((await inspect(lock))?.key !== key.split('.')[0]) await remove(name);
+          } else if (suffix === 'tmp' && kind === LOCK) {
+            // A lock attempt's temporary holds its pid and nonce, as a lock does: stale once its writer is.
+            if ((await inspect(`${dir}/${name}`))?.stale) await remove(name);
+          } else if (suffix === 'tmp' && kind === RECORD) {
+            underLock = true; // putRecord() writes it under the lock
+          } else if (!suffix && kind !== RECORD) {
+            underLock ||= !(await claimed()); // data no record claims, or a dead process's lock
+          }
+        }
+        if (!underLock) continue;
+        // The lock keeps out whoever writes here (a download, a delete); a live holder's files stay.
+        const release = await lockFile(lock);
+        if (!release) continue;
+        try {
+          for (const [name, , kind, , suffix] of files) {
+            if (kind === RECORD && suffix === 'tmp' && (await old(name))) await remove(name);
+          }
+          if (!(await claimed()) && (await old(hex))) await remove(hex);
+        } finally {
+          release(); // removes the lock file, a dead process's included
+        }
+      }
     },
   };
 }

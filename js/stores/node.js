@@ -8,6 +8,8 @@
 //
 // `lock(id)` is a lock file beside the data file (`<data path>.lock`) holding
 // the owner's pid and a nonce, created whole by link(); see `lockFile()`.
+//
+// `sweep(olderThan)` removes what a crash left in `dir`; see `sweep()`.
 
 import { createHash, randomUUID } from 'node:crypto';
 import { closeSync, constants, openAsBlob, openSync, readFileSync, rmSync } from 'node:fs';
@@ -16,6 +18,8 @@ import path from 'node:path';
 
 const RECORD = '.record';
 const LOCK = '.lock';
+/** The names the default layout writes: a data file, its record or lock, and their temporaries or takeover guards. */
+const NAME = /^([0-9a-f]{64})(\.record|\.lock)?(?:\.([^/]+)\.(tmp|takeover))?$/;
 /** Opens the data file for reading and writing, never through a symbolic link. */
 const DATA_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW;
 
@@ -106,6 +110,60 @@ export function fileStore(dir, options = {}) {
     /** The one-writer lock of `id`: a release function, or null while another live process holds it. */
     async lock(id) {
       return lockFile(dataPath(id) + LOCK);
+    },
+
+    /**
+     * Removes, of what was last written more than `olderThan` ms ago, what no
+     * record claims: data files without a record (a delete() or a first
+     * write() cut short), temporaries, and leftovers of the lock.
+     */
+    async sweep(olderThan) {
+      // With `options.path` the files may be anywhere: this store cannot list them.
+      if (options.path) return;
+      const names = await fs.readdir(dir).catch((e) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
+      const ids = new Map();
+      for (const name of names) {
+        const match = NAME.exec(name);
+        if (match) ids.set(match[1], [...(ids.get(match[1]) ?? []), match]);
+      }
+      const old = async (name) => {
+        const stat = await fs.lstat(path.join(dir, name)).catch((e) => (e.code === 'ENOENT' ? null : Promise.reject(e)));
+        return Boolean(stat?.isFile()) && Date.now() - stat.mtimeMs > olderThan; // a link is never swept
+      };
+      const remove = (name) => fs.rm(path.join(dir, name), { force: true });
+      for (const [hex, files] of ids) {
+        const lock = path.join(dir, hex + LOCK);
+        const claimed = () => fs.access(path.join(dir, hex + RECORD)).then(() => true,
+          (e) => (e.code === 'ENOENT' ? false : Promise.reject(e)));
+        let underLock = false;
+        for (const [name, , kind, key, suffix] of files) {
+          if (!(await old(name))) continue;
+          if (suffix === 'takeover' && kind === LOCK) {
+            // A guard acts on the lock its first key names, and only while that lock is there.
+            // A lock's key never comes back: once that lock is gone, no one acts on the guard again.
+            if ((await inspect(lock))?.key !== key.split('.')[0]) await remove(name);
+          } else if (suffix === 'tmp' && kind === LOCK) {
+            // A lock attempt's temporary holds its pid and nonce, as a lock does: stale once its writer is.
+            if ((await inspect(path.join(dir, name)))?.stale) await remove(name);
+          } else if (suffix === 'tmp' && kind === RECORD) {
+            underLock = true; // putRecord() writes it under the lock
+          } else if (!suffix && kind !== RECORD) {
+            underLock ||= !(await claimed()); // data no record claims, or a dead process's lock
+          }
+        }
+        if (!underLock) continue;
+        // The lock keeps out whoever writes here (a download, a delete); a live holder's files stay.
+        const release = await lockFile(lock);
+        if (!release) continue;
+        try {
+          for (const [name, , kind, , suffix] of files) {
+            if (kind === RECORD && suffix === 'tmp' && (await old(name))) await remove(name);
+          }
+          if (!(await claimed()) && (await old(hex))) await remove(hex);
+        } finally {
+          release(); // removes the lock file, a dead process's included
+        }
+      }
     },
 
     /** The finished file as a disk-backed Blob: nothing is read into memory. */

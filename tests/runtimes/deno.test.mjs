@@ -7,6 +7,7 @@ import init, { Download } from '../../pkg/resumable_fetch.js';
 import { denoFileStore } from '../../pkg/stores/deno.js';
 import { MiB, configure, fileUrl, gets, sha256, unique } from '../fault-server/client.mjs';
 import { blobSha256, headersAreSent, killedThenResumed, lockIsOneWriter } from './scenarios.mjs';
+import { sweepsOrphanData, sweepsTemporaries } from './sweep.mjs';
 
 const CHILD = new URL('./child.mjs', import.meta.url).pathname;
 const LOCK_CHILD = new URL('./lock-child.mjs', import.meta.url).pathname;
@@ -75,6 +76,12 @@ Deno.test('the Deno file store\'s lock: one writer across processes, a dead hold
 
 Deno.test('a Deno and a Node process exclude each other through the same lock file', () =>
   lockIsOneWriter(contender, `${dir}/locks-mixed`, (file, id) => contender(file, id, true)));
+
+Deno.test('the Deno file store\'s sweep(): old temporaries go, a live process\'s stay, and guards go once their lock has', () =>
+  sweepsTemporaries(denoFileStore, `${dir}/sweep-temporaries`));
+
+Deno.test('the Deno file store\'s sweep(): old data no record claims goes, unless a live process holds its lock', () =>
+  sweepsOrphanData(denoFileStore, contender, `${dir}/sweep-data`));
 
 Deno.test('the Deno file store removes the record before the data, and size() is the data\'s length', async () => {
   const where = `${dir}/delete-order`;

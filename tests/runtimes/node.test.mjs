@@ -10,8 +10,9 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import init, { Download } from '../../pkg/node.js';
 import { fileStore } from '../../pkg/stores/node.js';
-import { MiB, configure, fileUrl, gets, sha256, unique } from '../fault-server/client.mjs';
+import { MiB, configure, fileUrl, gets, sha256, unique, until } from '../fault-server/client.mjs';
 import { blobSha256, headersAreSent, killedThenResumed, lockIsOneWriter } from './scenarios.mjs';
+import { hex, sweepsOrphanData, sweepsTemporaries } from './sweep.mjs';
 
 const CHILD = fileURLToPath(new URL('./child.mjs', import.meta.url));
 const LOCK_CHILD = fileURLToPath(new URL('./lock-child.mjs', import.meta.url));
@@ -68,6 +69,12 @@ function contender(file, id) {
 test('the file store\'s lock: one writer across processes, a dead holder\'s lock taken over', { timeout: 120_000 }, () =>
   lockIsOneWriter(contender, path.join(dir, 'locks')));
 
+test('the file store\'s sweep(): old temporaries go, a live process\'s stay, and guards go once their lock has', () =>
+  sweepsTemporaries(fileStore, path.join(dir, 'sweep-temporaries')));
+
+test('the file store\'s sweep(): old data no record claims goes, unless a live process holds its lock', { timeout: 30_000 }, () =>
+  sweepsOrphanData(fileStore, contender, path.join(dir, 'sweep-data')));
+
 test('the file store removes the record before the data, and size() is the data\'s length', async () => {
   const where = path.join(dir, 'delete-order');
   const data = path.join(where, 'd.bin');
@@ -120,6 +127,23 @@ test('the default store in Node is memory, and the bytes are the file', { timeou
 
 test('a process killed mid-download is resumed by a fresh one from the file store', { timeout: 120_000 }, () =>
   killedThenResumed(child, dir, 'node'));
+
+test('Download.prune() sweeps the data of a killed process whose record is gone', { timeout: 120_000 }, async () => {
+  const name = unique('node-sweep');
+  await configure(name, `size=${24 * MiB}&seed=46&throttle=${4 * MiB}`);
+  const where = path.join(dir, name);
+  const data = path.join(where, hex(fileUrl(name)));
+  const first = child(fileUrl(name), where);
+  await until(() => fs.access(`${data}.record`).then(() => true, () => false), 60_000, 'a first piece and its record');
+  first.proc.kill('SIGKILL');
+  assert.equal((await first.exit).signal, 'SIGKILL');
+  assert.ok((await fs.stat(data)).size > 0, 'the killed process stored bytes');
+  // What a delete() cut short leaves: the data, and here the dead process's lock.
+  await fs.rm(`${data}.record`);
+  const removed = await Download.prune({ olderThan: 0, store: fileStore(where) });
+  assert.deepEqual(removed, [], 'no record was there to remove');
+  assert.deepEqual(await fs.readdir(where), [], 'prune() left the data no record claims');
+});
 
 test('a server that ignores Range: the whole file from one 200, into the file store', { timeout: 60_000 }, async () => {
   const name = unique('node-no-range');

@@ -193,6 +193,37 @@ test('a server that ignores Range: the whole file from 200s, into Durable Object
   }
 });
 
+test('sweep() removes the chunks and count of ids whose record is gone, and keeps a recorded download\'s', { timeout: 60_000 }, async () => {
+  const workerd = await startWorkerd(path.join(dir, 'sweep'));
+  try {
+    const name = unique('workerd-sweep');
+    const size = 3 * MiB + 11;
+    await configure(name, `size=${size}&seed=77`);
+    const end = await run(workerd.url, name, { url: fileUrl(name), blockSize: MiB }).done;
+    assert.equal(end.event, 'complete');
+    const call = async (action, method = 'POST') => {
+      const response = await fetch(`${workerd.url}/do/${name}/${action}`, { method });
+      const body = await response.json();
+      assert.equal(response.status, 200, JSON.stringify(body));
+      return body;
+    };
+    const { keys: recorded } = await call('keys', 'GET');
+    assert.equal(recorded.length, 49 + 2, 'the download\'s 49 chunks, its count and its record');
+    // More ids than a list batch (128), and one with more chunks than a delete batch (128).
+    await call('orphans?prefix=small-&count=130&size=100');
+    await call(`orphans?prefix=big-&count=1&size=${9 * MiB}`);
+    const { keys: stored } = await call('keys', 'GET');
+    assert.equal(stored.length, recorded.length + 130 * 2 + 144 + 1);
+    assert.deepEqual((await call('sweep')).keys, recorded, 'sweep() left the orphans, or took the download\'s keys');
+    const file = await fetch(`${workerd.url}/do/${name}/file?id=${encodeURIComponent(fileUrl(name))}&size=${size}`);
+    const hash = createHash('sha256');
+    for await (const chunk of file.body) hash.update(chunk);
+    assert.equal(hash.digest('hex'), await sha256(name));
+  } finally {
+    await workerd.stop();
+  }
+});
+
 test('a file larger than a Worker may hold completes over several invocations, each within its request limit',
   { timeout: 300_000 }, async () => {
     const name = unique('workerd-large');

@@ -9,6 +9,11 @@
 //                                   progress, then paused or complete
 //   POST /do/NAME/list, /do/NAME/remove?id=ID, GET /do/NAME/file?id=ID&size=N,
 //   GET  /do/NAME/size?id=ID        { size }: the store's size(ID)
+//   POST /do/NAME/orphans?prefix=P&count=N&size=S  N ids P0, P1, … of S bytes
+//                                   each, written through the store, then only
+//                                   their record keys deleted (a delete() cut short)
+//   POST /do/NAME/sweep, GET /do/NAME/keys  the store's sweep(0), then
+//                                   { keys }: every key in the storage, sorted
 
 import { DurableObject } from 'cloudflare:workers';
 import init, { Download } from './resumable_fetch.js';
@@ -67,6 +72,17 @@ export class Downloads extends DurableObject {
       }
       if (action === 'file') return new Response(this.store.stream(param('id'), Number(param('size'))));
       if (action === 'size') return json({ size: await this.store.size(param('id')) });
+      if (action === 'orphans') {
+        for (let i = 0; i < Number(param('count')); i += 1) {
+          const id = `${param('prefix')}${i}`;
+          await this.store.write(id, 0, new Uint8Array(Number(param('size'))).fill(i));
+          await this.store.putRecord(id, new Uint8Array([1]));
+          await this.ctx.storage.delete(`rf:r:${id}`);
+        }
+        return json({ count: Number(param('count')) });
+      }
+      if (action === 'sweep') await this.store.sweep(0);
+      if (action === 'sweep' || action === 'keys') return json({ keys: [...(await this.ctx.storage.list()).keys()] });
       return json({ error: `no action ${action}` }, 404);
     } catch (e) {
       return json({ error: String(e), code: e.code }, 500);
