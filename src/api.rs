@@ -10,7 +10,7 @@ mod remote;
 use crate::core::driver;
 use crate::core::record::Record;
 use crate::core::{self, filename, Error, OnServerChange, Options};
-use crate::web::lock::DownloadLock;
+use crate::web::lock::{DownloadLock, SweepLock};
 use crate::web::{js, Backend, FetchTransport, StoreChoice};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use local::Local;
@@ -74,6 +74,14 @@ export interface CustomStore {
    * logged.
    */
   lock?(id: string): Promise<(() => void | Promise<void>) | null>;
+  /**
+   * Optional: removes what no record claims and nothing wrote to for
+   * `olderThan` milliseconds (the leftovers of a delete() or write() a crash
+   * cut short, temporary files). Download.prune() calls it after removing
+   * stale downloads, only while no download is written to in this context;
+   * other processes sharing the store must be kept out by the store itself.
+   */
+  sweep?(olderThan: number): Promise<void> | void;
 }
 
 /** Which stores `Download.list()` and `Download.remove()` look in. Default: every built-in one. */
@@ -443,7 +451,8 @@ impl Download {
     /// Deletes the partial downloads not written to for `olderThan`
     /// milliseconds (complete ones are kept), from every built-in store or
     /// the one given. Downloads running here or in another tab are left
-    /// alone. Resolves to what it removed.
+    /// alone. Then, when no download runs, it deletes what no record claims
+    /// (a removal a crash cut short). Resolves to the downloads it removed.
     #[wasm_bindgen(unchecked_return_type = "Promise<DownloadInfo[]>")]
     pub fn prune(
         #[wasm_bindgen(unchecked_param_type = "PruneOptions")] options: JsValue,
@@ -459,6 +468,13 @@ impl Download {
                     {
                         removed.push(&info(&record, &backend.name()));
                     }
+                }
+                // What no record claims; another time if a download runs.
+                if let Some(_sweeping) = SweepLock::take().await.map_err(to_js)? {
+                    let now = js_sys::Date::now() as u64;
+                    core::store::Store::sweep(&backend, max_age, now)
+                        .await
+                        .map_err(|e| to_js(e.into()))?;
                 }
             }
             Ok(removed.into())

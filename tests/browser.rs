@@ -800,6 +800,11 @@ async fn pieces_spread_over_lanes_and_version_1_pieces_are_still_found() {
 }
 
 #[wasm_bindgen_test]
+async fn prune_asks_a_custom_store_to_sweep_when_no_download_runs() {
+    custom_store::prune_asks_a_custom_store_to_sweep_when_no_download_runs().await;
+}
+
+#[wasm_bindgen_test]
 async fn the_custom_store_adapter_keeps_the_store_contract() {
     custom_store::the_custom_store_adapter_keeps_the_store_contract().await;
 }
@@ -807,5 +812,5 @@ async fn the_custom_store_adapter_keeps_the_store_contract() {
 #[wasm_bindgen_test]
 async fn indexeddb_keeps_the_store_contract() {
     let store = resumable_fetch::web::idb::IdbStore::open().await.unwrap();
-    common::store_contract::keeps_the_contract(&store, "indexeddb").await;
+    common::store_contract::keeps_the_contract(&store, "indexeddb", None).await;
 }

@@ -234,6 +234,55 @@ async fn option_getters_and_proxies_are_invalid_arguments() {
 }
 
 #[wasm_bindgen_test]
+async fn prune_asks_a_custom_store_to_sweep_when_no_download_runs() {
+    custom_store::prune_asks_a_custom_store_to_sweep_when_no_download_runs().await;
+}
+
+#[wasm_bindgen_test]
 async fn the_custom_store_adapter_keeps_the_store_contract() {
     custom_store::the_custom_store_adapter_keeps_the_store_contract().await;
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+/** This runtime's file store (js/stores/node.js, or deno.js under Deno) in a new temporary directory. */
+export async function fileStoreHere(root) {
+  const fs = await import('node:fs/promises');
+  const os = await import('node:os');
+  const dir = await fs.mkdtemp(`${os.tmpdir()}/rf-contract-`);
+  if (globalThis.Deno) {
+    const { denoFileStore } = await import(`file://${root}/js/stores/deno.js`);
+    return { store: denoFileStore(dir), dir };
+  }
+  const { fileStore } = await import(`file://${root}/js/stores/node.js`);
+  return { store: fileStore(dir), dir };
+}
+/** Deletes the data file of `id` in `dir`, its record kept: both stores name it by the id's SHA-256. */
+export async function loseDataFile(dir, id) {
+  const fs = await import('node:fs/promises');
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(id));
+  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  await fs.rm(`${dir}/${hex}`);
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = fileStoreHere)]
+    async fn file_store_here(root: &str) -> wasm_bindgen::JsValue;
+    #[wasm_bindgen(js_name = loseDataFile)]
+    async fn lose_data_file(dir: &str, id: &str);
+}
+
+/// The runtime's own file store (Node's, or Deno's when this suite runs in
+/// Deno), through the custom-store adapter, keeps the store contract.
+#[wasm_bindgen_test]
+async fn the_file_store_keeps_the_store_contract() {
+    let made = file_store_here(env!("CARGO_MANIFEST_DIR")).await;
+    let dir = common::text(&made, "dir");
+    let object = js_sys::Reflect::get(&made, &"store".into()).unwrap();
+    let store = resumable_fetch::web::custom::CustomStore::new(object).unwrap();
+    let lose = move |id: &str| {
+        let (dir, id) = (dir.clone(), id.to_string());
+        Box::pin(async move { lose_data_file(&dir, &id).await })
+            as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
+    };
+    common::store_contract::keeps_the_contract(&store, "file", Some(&lose)).await;
 }

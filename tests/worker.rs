@@ -109,6 +109,20 @@ with_opfs! {
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export async function plantOpfsFile(name, size) {
+  const root = await navigator.storage.getDirectory();
+  const dir = await root.getDirectoryHandle('resumable-fetch', { create: true });
+  const file = await dir.getFileHandle(name, { create: true });
+  const handle = await file.createSyncAccessHandle();
+  handle.write(new Uint8Array(size).fill(7), { at: 0 });
+  handle.flush();
+  handle.close();
+}
+export async function opfsFileExists(name) {
+  const root = await navigator.storage.getDirectory();
+  const dir = await root.getDirectoryHandle('resumable-fetch');
+  return dir.getFileHandle(name).then(() => true, () => false);
+}
 export async function truncateOpfsFile(name, size) {
   const root = await navigator.storage.getDirectory();
   const dir = await root.getDirectoryHandle('resumable-fetch');
@@ -122,6 +136,54 @@ export async function truncateOpfsFile(name, size) {
 extern "C" {
     #[wasm_bindgen(js_name = truncateOpfsFile)]
     async fn truncate_opfs_file(name: &str, size: f64);
+    #[wasm_bindgen(js_name = plantOpfsFile)]
+    async fn plant_opfs_file(name: &str, size: f64);
+    #[wasm_bindgen(js_name = opfsFileExists)]
+    async fn opfs_file_exists(name: &str) -> JsValue;
+}
+
+/// `Download.prune()` deletes OPFS files no record names (a removal a crash
+/// cut short between the record and the file), keeps a complete download's
+/// file, and sweeps nothing while a download is written to.
+#[wasm_bindgen_test]
+async fn prune_sweeps_opfs_files_no_record_names() {
+    use common::*;
+    use resumable_fetch::web::lock::DownloadLock;
+    if !has_opfs("prune_sweeps_opfs_files_no_record_names") {
+        return;
+    }
+    let name = unique("opfs-kept");
+    configure(&name, "size=3000").await;
+    let kept = open(&file_url(&name), opts("opfs", MIB, 1, &[]))
+        .await
+        .unwrap();
+    let state = call(&kept, "start", &[]).await.unwrap();
+    assert_eq!(state.as_string().as_deref(), Some("complete"));
+    let orphan = "0".repeat(63) + "f";
+    plant_opfs_file(&orphan, 4096.0).await;
+    let prune = || async {
+        let pruned = resumable_fetch::api::Download::prune(options(&[
+            ("olderThan", 0.into()),
+            ("store", "opfs".into()),
+        ]));
+        wasm_bindgen_futures::JsFuture::from(pruned).await.unwrap();
+    };
+    {
+        let _writer = DownloadLock::take(&unique("opfs-busy"), &[]).await.unwrap();
+        prune().await;
+        assert!(
+            opfs_file_exists(&orphan).await.is_truthy(),
+            "nothing is swept while a download is written to"
+        );
+    }
+    prune().await;
+    assert!(
+        !opfs_file_exists(&orphan).await.is_truthy(),
+        "the orphan is gone"
+    );
+    let blob: web_sys::Blob = call(&kept, "blob", &[]).await.unwrap().into();
+    assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
+    call(&kept, "cancel", &[]).await.unwrap();
 }
 
 /// A record is trusted no further than its file: bytes the record claims
@@ -179,6 +241,14 @@ async fn opfs_keeps_the_store_contract() {
     if !has_opfs("opfs_keeps_the_store_contract") {
         return;
     }
+    use fault_server::sha256::{hex, Sha256};
     let store = resumable_fetch::web::opfs::OpfsStore::open().await.unwrap();
-    common::store_contract::keeps_the_contract(&store, "opfs").await;
+    let lose = |id: &str| {
+        let mut hasher = Sha256::new();
+        hasher.update(id.as_bytes());
+        let name = hex(&hasher.finish());
+        Box::pin(async move { truncate_opfs_file(&name, 0.0).await })
+            as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
+    };
+    common::store_contract::keeps_the_contract(&store, "opfs", Some(&lose)).await;
 }

@@ -205,6 +205,7 @@ mod tests {
             "memory",
             &|bytes: &[u8]| bytes.to_vec(),
             &read,
+            None,
         ));
         assert_eq!(checked, Ok(()));
     }

@@ -14,7 +14,8 @@
 //!   may keep the old bytes: it must then never hand out bytes past what the
 //!   record claims (`assemble` cuts the file to the download's length).
 //! - *`remove(id)`.* Deletes the record first, then the pieces; a crash
-//!   between leaves orphan bytes for `prune()`, never a record without them.
+//!   between leaves orphan bytes for `sweep` (`Download.prune()`), never a
+//!   record without them.
 //! - *`load(id)`.* Returns the record as stored, or, where the store can see
 //!   that its data is shorter than the record claims (a write lost before it
 //!   reached the disk, a data file deleted), the record trimmed to the data
@@ -74,6 +75,15 @@ pub trait Store {
 
     /// Every stored record.
     async fn list(&self) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Deletes what no record claims and nothing wrote to for `max_age_ms`
+    /// at `now_ms`: the leftovers of a `remove` or a first `write` that a
+    /// crash cut short. Called only while no download of this store is
+    /// written to anywhere the caller can see (`Download.prune()`).
+    async fn sweep(&self, max_age_ms: u64, now_ms: u64) -> Result<(), StoreError> {
+        let _ = (max_age_ms, now_ms);
+        Ok(())
+    }
 
     /// The bytes `part` of the stored piece `piece` (`part` lies within it),
     /// to compare with the server's when no validator proves the file is

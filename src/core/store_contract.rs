@@ -1,7 +1,8 @@
 //! The store contract ([`super::store`]) as checks every store runs: the
 //! memory store natively, IndexedDB and OPFS in the browser suites, the
-//! custom-store adapter in Node. Each check uses its own id under `prefix`
-//! and names the clause a store broke. Crashes between a store's steps are
+//! custom-store adapter and the file stores through it in Node and Deno.
+//! Each check uses its own id under `prefix` and names the clause a store
+//! broke. Crashes between a store's steps are
 //! the simulator's part (`tests/sim`), over the memory and positional layouts.
 
 use super::range::ByteRange;
@@ -14,12 +15,17 @@ use std::pin::Pin;
 /// Reads an assembled file back as bytes (a `Blob` in browsers).
 pub type ReadAssembled<'a, A> = &'a dyn Fn(A) -> Pin<Box<dyn Future<Output = Vec<u8>>>>;
 
+/// Deletes the stored bytes of an id behind the store's back, its record
+/// kept (a data file deleted by hand), for stores whose `load` can see it.
+pub type LoseData<'a> = &'a dyn Fn(&str) -> Pin<Box<dyn Future<Output = ()>>>;
+
 /// Runs every check against `store`; the first breach, in words.
 pub async fn check<S: Store>(
     store: &S,
     prefix: &str,
     chunk: &dyn Fn(&[u8]) -> S::Chunk,
     read: ReadAssembled<'_, S::Assembled>,
+    lose: Option<LoseData<'_>>,
 ) -> Result<(), String> {
     let id = |name: &str| format!("{prefix}-{name}");
     let a = ByteRange {
@@ -145,6 +151,33 @@ pub async fn check<S: Store>(
     if store.assemble(&one, &[a]).await.is_ok() {
         return Err("assemble() of a removed download succeeded".into());
     }
+    // A record that outlived its data claims nothing once loaded.
+    if let Some(lose) = lose {
+        let lost = id("lost");
+        for piece in [a, b] {
+            let written = store.write(&lost, piece, vec![chunk(slice(piece))]).await;
+            written.map_err(|e| failed("write", e))?;
+        }
+        let claims = record_of(&lost, &[a, b]);
+        store
+            .save_record(&lost, &claims.encode())
+            .await
+            .map_err(|e| failed("save_record", e))?;
+        lose(&lost).await;
+        let loaded = store.load(&lost).await.map_err(|e| failed("load", e))?;
+        let decoded = loaded.map(|bytes| Record::decode(&bytes));
+        if let Some(record) = decoded {
+            let record = record.map_err(|e| format!("load() after a data loss: {e}"))?;
+            if record.received() > 0 || record.complete {
+                return Err(format!(
+                    "load() kept a claim of {} bytes whose data is gone",
+                    record.received()
+                ));
+            }
+        }
+        store.remove(&lost).await.map_err(|e| failed("remove", e))?;
+    }
+
     // Removing what is not there is not an error.
     store
         .remove(&absent)

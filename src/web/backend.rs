@@ -200,6 +200,9 @@ impl Store for Backend {
     async fn list(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         delegate!(self, s => s.list().await)
     }
+    async fn sweep(&self, max_age_ms: u64, now_ms: u64) -> Result<(), StoreError> {
+        delegate!(self, s => s.sweep(max_age_ms, now_ms).await)
+    }
     async fn read(
         &self,
         id: &str,

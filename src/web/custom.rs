@@ -290,6 +290,14 @@ impl Store for CustomStore {
             .collect()
     }
 
+    /// The store's optional `sweep(olderThan)`: it knows its own leftovers.
+    async fn sweep(&self, max_age_ms: u64, _now_ms: u64) -> Result<(), StoreError> {
+        if self.has("sweep") {
+            self.call("sweep", &[(max_age_ms as f64).into()]).await?;
+        }
+        Ok(())
+    }
+
     async fn read(
         &self,
         id: &str,

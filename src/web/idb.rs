@@ -189,6 +189,13 @@ impl IdbStore {
         committed(&tx).await
     }
 
+    /// The ids of every stored record, readable or not.
+    pub async fn ids(&self) -> Result<Vec<String>, StoreError> {
+        let request = self.query(&[RECORDS], |s| s[0].get_all_keys())?;
+        let all = Array::from(&done(&request).await?);
+        Ok(all.iter().filter_map(|key| key.as_string()).collect())
+    }
+
     /// Writes `record` and deletes every piece of `id` (or the record too).
     async fn clear(&self, id: &str, record: Option<&[u8]>) -> Result<(), StoreError> {
         let range = pieces_of(id)?;

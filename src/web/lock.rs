@@ -12,7 +12,9 @@
 //!    the store (the Node and Deno file stores).
 //!
 //! Every writer path takes one: a run, `cancel()`, `Download.remove()`,
-//! `Download.prune()`. `blob()` takes a reader's lock (shared with other
+//! `Download.prune()`. A writer first waits for any [`SweepLock`] (shared
+//! with other writers): `prune()` sweeps what no record claims only while
+//! no download is written to. `blob()` takes a reader's lock (shared with other
 //! readers, refused while a writer holds the id), so the record and the
 //! pieces it reads are one view. Nobody waits: a lock held elsewhere is
 //! `LOCKED` at once.
@@ -42,7 +44,15 @@ thread_local! {
     /// taking again in a row (`cancel()` of a running download) never
     /// trips over itself.
     static RELEASING: RefCell<SmallMap<String, Vec<Promise>>> = RefCell::new(SmallMap::new());
+    /// Settles once the sweep under way in this context is over.
+    static SWEEPING: RefCell<Option<Promise>> = const { RefCell::new(None) };
+    /// Settles once the browser has let the last sweep's Web Lock go.
+    static SWEPT: RefCell<Option<Promise>> = const { RefCell::new(None) };
 }
+
+/// The Web Lock writers share and a sweep holds alone (not under
+/// `resumable-fetch:`, so no id can name it).
+const SWEEP_LOCK: &str = "resumable-fetch-sweep";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -54,9 +64,8 @@ enum Mode {
 pub struct DownloadLock {
     id: String,
     mode: Mode,
-    /// Resolves the promise that keeps the Web Lock, and the request's own
-    /// promise, which settles once the browser has let the lock go.
-    web: Option<(Function, Promise)>,
+    /// The Web Locks held: the id's, and for a writer the shared sweep lock.
+    web: Vec<WebLock>,
     /// The custom stores' release functions.
     stores: Vec<Function>,
 }
@@ -96,7 +105,7 @@ impl DownloadLock {
         Self {
             id: id.to_string(),
             mode,
-            web: None,
+            web: Vec::new(),
             stores: Vec::new(),
         }
     }
@@ -110,7 +119,16 @@ impl DownloadLock {
         for release in pending.into_iter().flatten() {
             let _ = JsFuture::from(release).await;
         }
-        self.web = web_lock(&self.id, self.mode).await?;
+        if self.mode == Mode::Write {
+            let sweep = SWEEPING.with(|s| s.borrow().clone());
+            if let Some(sweep) = sweep {
+                let _ = JsFuture::from(sweep).await;
+            }
+            let shared = web_lock(SWEEP_LOCK, Mode::Read, Wait::Yes).await?;
+            self.web.extend(held(shared, &self.id)?);
+        }
+        let own = web_lock(&format!("resumable-fetch:{}", self.id), self.mode, Wait::No).await?;
+        self.web.extend(held(own, &self.id)?);
         if self.mode == Mode::Write {
             for store in stores {
                 if let Some(release) = store.lock(&self.id).await? {
@@ -150,9 +168,8 @@ impl Drop for DownloadLock {
                 Err(e) => web_sys::console::warn_2(&release_failed("threw").into(), &e),
             }
         }
-        if let Some((release, request)) = self.web.take() {
-            let _ = release.call0(&JsValue::NULL);
-            self.releasing(request);
+        for lock in std::mem::take(&mut self.web).into_iter().rev() {
+            self.releasing(lock.release());
         }
         HELD.with(|held| {
             let mut held = held.borrow_mut();
@@ -165,6 +182,62 @@ impl Drop for DownloadLock {
                 }
             }
         });
+    }
+}
+
+/// Held while `Download.prune()` sweeps what no record claims: no download
+/// is written to in this context, nor (with Web Locks) in another tab or
+/// worker of this version, until it is dropped; their writers wait.
+pub struct SweepLock {
+    web: Option<WebLock>,
+    /// Settles `SWEEPING`'s promise.
+    done: Function,
+}
+
+impl SweepLock {
+    /// `None` while a download is written to here or elsewhere (or another
+    /// sweep runs): the sweep is for another time.
+    pub async fn take() -> Result<Option<Self>, Error> {
+        let busy = HELD.with(|held| held.borrow().values().any(|h| matches!(h, Holder::Writer)))
+            || SWEEPING.with(|s| s.borrow().is_some());
+        if busy {
+            return Ok(None);
+        }
+        let mut done = None;
+        let settled = Promise::new(&mut |resolve, _| done = Some(resolve));
+        let Some(done) = done else {
+            return Err(Error::Internal("a Promise did not run its executor".into()));
+        };
+        SWEEPING.with(|s| *s.borrow_mut() = Some(settled));
+        let mut lock = Self { web: None, done };
+        // This context's writers, or its last sweep, may still hold a share.
+        let mut releasing: Vec<Promise> =
+            RELEASING.with(|r| r.borrow().values().flatten().cloned().collect());
+        releasing.extend(SWEPT.with(|s| s.borrow_mut().take()));
+        for release in releasing {
+            let _ = JsFuture::from(release).await;
+        }
+        match web_lock(SWEEP_LOCK, Mode::Write, Wait::No).await? {
+            Granted::Yes(web) => lock.web = Some(web),
+            Granted::No => return Ok(None),
+            Granted::NoWebLocks => {}
+        }
+        Ok(Some(lock))
+    }
+}
+
+impl Drop for SweepLock {
+    fn drop(&mut self) {
+        let released = self.web.take().map(WebLock::release);
+        SWEEPING.with(|s| s.borrow_mut().take());
+        // Writers waiting here go on once the Web Lock is let go too.
+        match released {
+            Some(released) => {
+                drop(js::then(&released, &self.done, &self.done));
+                SWEPT.with(|s| *s.borrow_mut() = Some(released));
+            }
+            None => drop(self.done.call0(&JsValue::NULL)),
+        }
     }
 }
 
@@ -182,12 +255,52 @@ fn log(how: &str) -> JsValue {
     }
 }
 
-/// The Web Lock of `id` if it is free (`ifAvailable`), `None` where the
-/// runtime has no Web Locks, `LOCKED` if another tab or worker holds it.
-async fn web_lock(id: &str, mode: Mode) -> Result<Option<(Function, Promise)>, Error> {
+/// A Web Lock held until [`WebLock::release`].
+struct WebLock {
+    /// Resolves the promise that keeps the lock.
+    release: Function,
+    /// The request's own promise: settles once the browser let the lock go.
+    request: Promise,
+}
+
+impl WebLock {
+    /// Lets the lock go; the promise settles once the browser has.
+    fn release(self) -> Promise {
+        let _ = self.release.call0(&JsValue::NULL);
+        self.request
+    }
+}
+
+/// What a Web Lock request got.
+enum Granted {
+    Yes(WebLock),
+    /// Held elsewhere (only when not waiting).
+    No,
+    /// The runtime has no Web Locks.
+    NoWebLocks,
+}
+
+/// Whether a request waits for the lock or gives up at once (`ifAvailable`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Yes,
+    No,
+}
+
+/// A writer's or reader's answer: a lock held elsewhere is `LOCKED`.
+fn held(granted: Granted, id: &str) -> Result<Option<WebLock>, Error> {
+    match granted {
+        Granted::Yes(lock) => Ok(Some(lock)),
+        Granted::No => Err(Error::Locked { id: id.to_string() }),
+        Granted::NoWebLocks => Ok(None),
+    }
+}
+
+/// Requests the Web Lock `name`.
+async fn web_lock(name: &str, mode: Mode, wait: Wait) -> Result<Granted, Error> {
     let locks = js::get(&js::get(&js_sys::global(), "navigator"), "locks");
     let Ok(request) = js::get(&locks, "request").dyn_into::<Function>() else {
-        return Ok(None);
+        return Ok(Granted::NoWebLocks);
     };
     // The lock is held while the promise the callback returns is pending.
     let mut release = None;
@@ -207,13 +320,15 @@ async fn web_lock(id: &str, mode: Mode) -> Result<Option<(Function, Promise)>, E
         }
     });
     let options = Object::new();
-    let _ = Reflect::set(&options, &"ifAvailable".into(), &true.into());
+    if wait == Wait::No {
+        let _ = Reflect::set(&options, &"ifAvailable".into(), &true.into());
+    }
     let mode = match mode {
         Mode::Write => "exclusive",
         Mode::Read => "shared",
     };
     let _ = Reflect::set(&options, &"mode".into(), &mode.into());
-    let name = JsValue::from(format!("resumable-fetch:{id}"));
+    let name = JsValue::from(name);
     let returned = request
         .call3(&locks, &name, &options, &callback)
         .map_err(|e| refused_lock(&e))?;
@@ -231,11 +346,14 @@ async fn web_lock(id: &str, mode: Mode) -> Result<Option<(Function, Promise)>, E
         .dyn_into::<Promise>()
         .unwrap_or(request_done);
     let got: JsValue = JsFuture::from(answer).await.map_err(|e| refused_lock(&e))?;
-    if got.is_truthy() {
-        Ok(Some((release, request_done)))
+    Ok(if got.is_truthy() {
+        Granted::Yes(WebLock {
+            release,
+            request: request_done,
+        })
     } else {
-        Err(Error::Locked { id: id.to_string() })
-    }
+        Granted::No
+    })
 }
 
 /// `navigator.locks.request` threw or rejected: this context may not keep

@@ -33,6 +33,8 @@ use web_sys::{
 const DIRECTORY: &str = "resumable-fetch";
 /// The IndexedDB database of the records of OPFS downloads.
 const RECORDS_DB: &str = "resumable-fetch-opfs";
+/// The most directory entries one `sweep` looks at.
+const SWEPT_PER_CALL: usize = 100_000;
 
 #[derive(Clone)]
 pub struct OpfsStore {
@@ -206,6 +208,67 @@ impl Store for OpfsStore {
 
     async fn list(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         self.records.list().await
+    }
+
+    /// Deletes the files no record names (a `remove` cut short between the
+    /// record and the file) that were last written `max_age_ms` or more ago.
+    async fn sweep(&self, max_age_ms: u64, now_ms: u64) -> Result<(), StoreError> {
+        let named: Vec<String> = self
+            .records
+            .ids()
+            .await?
+            .iter()
+            .map(|id| file_name(id))
+            .collect();
+        let iterator = js::get(&self.dir, "keys")
+            .dyn_into::<js_sys::Function>()
+            .and_then(|keys| keys.call0(&self.dir))
+            .map_err(|e| js::store_error(&e))?;
+        let next = js::get(&iterator, "next")
+            .dyn_into::<js_sys::Function>()
+            .map_err(|e| js::store_error(&e))?;
+        let mut names = Vec::new();
+        // Bounded: a directory of more files than this is swept in parts.
+        for _ in 0..SWEPT_PER_CALL {
+            let step = next.call0(&iterator).map_err(|e| js::store_error(&e))?;
+            let step = JsFuture::from(js_sys::Promise::resolve(&step))
+                .await
+                .map_err(|e| js::store_error(&e))?;
+            if js::get(&step, "done").is_truthy() {
+                break;
+            }
+            if let Some(name) = js::get(&step, "value").as_string() {
+                names.push(name);
+            }
+        }
+        for name in names.iter().filter(|name| !named.contains(name)) {
+            let options = FileSystemGetFileOptions::new();
+            let file = JsFuture::from(self.dir.get_file_handle_with_options(name, &options))
+                .await
+                .map(JsCast::unchecked_into::<FileSystemFileHandle>);
+            // Not a file (or gone meanwhile): not ours to sweep.
+            let Ok(file) = file else { continue };
+            let contents: File = JsFuture::from(file.get_file())
+                .await
+                .map_err(|e| js::store_error(&e))?
+                .unchecked_into();
+            let age = now_ms.saturating_sub(contents.last_modified().max(0.0) as u64);
+            if age < max_age_ms {
+                continue;
+            }
+            // Gone meanwhile, or open elsewhere (a writer of an earlier
+            // version, which takes no sweep lock): left alone.
+            if let Err(e) = JsFuture::from(self.dir.remove_entry(name)).await {
+                let name = js::error_name(&e);
+                if !matches!(
+                    name.as_deref(),
+                    Some("NotFoundError" | "NoModificationAllowedError")
+                ) {
+                    return Err(js::store_error(&e));
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn read(

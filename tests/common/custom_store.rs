@@ -544,8 +544,48 @@ pub async fn a_stale_objects_blob_is_never_a_mix() {
     call(&fresh, "cancel", &[]).await.unwrap();
 }
 
+/// `Download.prune()` asks a custom store to sweep what no record claims,
+/// with its `olderThan`, never while a download is written to here; a sweep
+/// that throws is the store's failure.
+pub async fn prune_asks_a_custom_store_to_sweep_when_no_download_runs() {
+    use resumable_fetch::web::lock::DownloadLock;
+    let store = map_store("sweep");
+    let sweeps = Array::new();
+    Reflect::set(&store, &"sweeps".into(), &sweeps).unwrap();
+    let sweep = Function::new_with_args("olderThan", "this.sweeps.push(olderThan)");
+    Reflect::set(&store, &"sweep".into(), &sweep).unwrap();
+    let age = || JsValue::from(5);
+    {
+        let _writer = DownloadLock::take(&unique("sweep-writer"), &[])
+            .await
+            .unwrap();
+        prune(&[("olderThan", age()), ("store", store.clone())])
+            .await
+            .unwrap();
+        assert_eq!(sweeps.length(), 0, "not while a download is written to");
+    }
+    prune(&[("olderThan", age()), ("store", store.clone())])
+        .await
+        .unwrap();
+    assert_eq!(sweeps.to_vec(), [age()], "once, with olderThan");
+
+    let broken = Function::new_no_args("throw new Error('the disk is gone')");
+    Reflect::set(&store, &"sweep".into(), &broken).unwrap();
+    let error = prune(&[("olderThan", age()), ("store", store.clone())])
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&error), "STORAGE_FAILED");
+    assert!(text(&error, "message").contains("the disk is gone"));
+}
+
 /// The custom-store adapter over a `Map` keeps the store contract.
 pub async fn the_custom_store_adapter_keeps_the_store_contract() {
-    let store = resumable_fetch::web::custom::CustomStore::new(map_store("contract")).unwrap();
-    super::store_contract::keeps_the_contract(&store, "custom").await;
+    let map = map_store("contract");
+    let store = resumable_fetch::web::custom::CustomStore::new(map.clone()).unwrap();
+    let lose = move |id: &str| {
+        let (map, id) = (map.clone(), JsValue::from(id));
+        Box::pin(async move { drop(call(&map, "dropFile", &[id]).await) })
+            as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
+    };
+    super::store_contract::keeps_the_contract(&store, "custom", Some(&lose)).await;
 }

@@ -1,10 +1,11 @@
 //! The store contract (`core::store_contract`) run against the web stores:
-//! the custom-store adapter over a `Map` (Node and browsers), IndexedDB
-//! (browsers) and OPFS (dedicated workers).
+//! the custom-store adapter over a `Map` (Node and browsers) and over the
+//! file stores (Node, Deno), IndexedDB (browsers) and OPFS (dedicated
+//! workers).
 
 use super::*;
 use resumable_fetch::core::store::Store;
-use resumable_fetch::core::store_contract::check;
+use resumable_fetch::core::store_contract::{check, LoseData};
 use resumable_fetch::web::WebChunk;
 use std::future::Future;
 use std::pin::Pin;
@@ -21,8 +22,9 @@ fn read(blob: web_sys::Blob) -> Pin<Box<dyn Future<Output = Vec<u8>>>> {
 pub async fn keeps_the_contract<S: Store<Chunk = WebChunk, Assembled = web_sys::Blob>>(
     store: &S,
     name: &str,
+    lose: Option<LoseData<'_>>,
 ) {
-    let checked = check(store, &unique(name), &chunk, &read).await;
+    let checked = check(store, &unique(name), &chunk, &read, lose).await;
     assert_eq!(
         checked,
         Ok(()),
