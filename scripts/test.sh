@@ -64,7 +64,11 @@ node --test tests/runtimes/node.test.mjs tests/runtimes/cli.test.mjs
 step "the npm package in $(deno --version | head -n1): the web entry, the Deno file store across processes"
 deno test --no-check --no-prompt --allow-net=127.0.0.1 --allow-read --allow-write --allow-env --allow-run \
   tests/runtimes/deno.test.mjs
-step "the npm package in workerd $(workerd --version | cut -d' ' -f2): a Worker's modules, the Durable Object store across processes and invocations"
+step "the npm package in workerd $(workerd --version | cut -d' ' -f2): a Worker's modules, the Durable Object store across processes and invocations, and the store contract on it"
+# The store contract as one wasm export (tests/contract-wasm) for the contract Worker.
+cargo build -q --target wasm32-unknown-unknown -p store-contract-wasm
+rm -rf target/contract-wasm
+wasm-bindgen --target web --out-dir target/contract-wasm target/wasm32-unknown-unknown/debug/store_contract_wasm.wasm
 node --test tests/runtimes/workerd.test.mjs
 
 # The 5 GiB browser test stores 5 GiB in Chromium's profile.

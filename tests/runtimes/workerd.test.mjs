@@ -27,19 +27,46 @@ before(async () => {
 });
 after(() => fs.rm(dir, { recursive: true, force: true }));
 
-/** The Worker's modules, as the package lays them out, and workerd's config serving it on `port`. */
-async function config(configDir, port, storage) {
-  const embed = (file) => JSON.stringify(path.relative(configDir, path.join(ROOT, file)));
-  const snippets = (await fs.readdir(path.join(ROOT, 'pkg/snippets'), { recursive: true }))
+/** The .js files under `dir`'s snippets/, as module names. */
+async function snippetsOf(dir) {
+  return (await fs.readdir(path.join(ROOT, dir, 'snippets'), { recursive: true }))
     .filter((f) => f.endsWith('.js'))
     .map((f) => `snippets/${f}`);
-  const modules = [
-    `(name = "worker.mjs", esModule = embed ${embed('tests/runtimes/workerd/worker.mjs')})`,
-    `(name = "resumable_fetch.js", esModule = embed ${embed('pkg/resumable_fetch.js')})`,
-    `(name = "resumable_fetch_bg.wasm", wasm = embed ${embed('pkg/resumable_fetch_bg.wasm')})`,
-    `(name = "stores/cloudflare.js", esModule = embed ${embed('pkg/stores/cloudflare.js')})`,
-    ...snippets.map((s) => `(name = "${s}", esModule = embed ${embed(`pkg/${s}`)})`),
-  ];
+}
+
+/**
+ * A Worker to serve: its Durable Object class and its modules, [name, kind,
+ * file under the repository] with the main module first.
+ */
+const WORKERS = {
+  /** The package as pkg/ lays it out (tests/runtimes/workerd/worker.mjs). */
+  package: {
+    className: 'Downloads',
+    modules: async () => [
+      ['worker.mjs', 'esModule', 'tests/runtimes/workerd/worker.mjs'],
+      ['resumable_fetch.js', 'esModule', 'pkg/resumable_fetch.js'],
+      ['resumable_fetch_bg.wasm', 'wasm', 'pkg/resumable_fetch_bg.wasm'],
+      ['stores/cloudflare.js', 'esModule', 'pkg/stores/cloudflare.js'],
+      ...(await snippetsOf('pkg')).map((s) => [s, 'esModule', `pkg/${s}`]),
+    ],
+  },
+  /** The store contract (tests/contract-wasm, built by scripts/test.sh) on js/stores/cloudflare.js. */
+  contract: {
+    className: 'Contract',
+    modules: async () => [
+      ['contract.mjs', 'esModule', 'tests/runtimes/workerd/contract.mjs'],
+      ['store_contract_wasm.js', 'esModule', 'target/contract-wasm/store_contract_wasm.js'],
+      ['store_contract_wasm_bg.wasm', 'wasm', 'target/contract-wasm/store_contract_wasm_bg.wasm'],
+      ['stores/cloudflare.js', 'esModule', 'js/stores/cloudflare.js'],
+      ...(await snippetsOf('target/contract-wasm')).map((s) => [s, 'esModule', `target/contract-wasm/${s}`]),
+    ],
+  },
+};
+
+/** The Worker's modules and workerd's config serving it on `port`. */
+async function config(configDir, port, storage, worker = WORKERS.package) {
+  const embed = (file) => JSON.stringify(path.relative(configDir, path.join(ROOT, file)));
+  const modules = (await worker.modules()).map(([name, kind, file]) => `(name = "${name}", ${kind} = embed ${embed(file)})`);
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
@@ -54,8 +81,8 @@ const worker :Workerd.Worker = (
     ${modules.join(',\n    ')}
   ],
   compatibilityDate = "2026-11-01",
-  bindings = [(name = "DOWNLOADS", durableObjectNamespace = "Downloads")],
-  durableObjectNamespaces = [(className = "Downloads", uniqueKey = "resumable-fetch-tests")],
+  bindings = [(name = "DOWNLOADS", durableObjectNamespace = "${worker.className}")],
+  durableObjectNamespaces = [(className = "${worker.className}", uniqueKey = "resumable-fetch-tests")],
   durableObjectStorage = (localDisk = "storage"),
   globalOutbound = "loopback",
 );
@@ -73,14 +100,14 @@ function freePort() {
 }
 
 /**
- * A workerd process keeping Durable Objects in `storage`, serving once it
- * answers; `exit` settles with `{ code, signal, stderr }`.
+ * A workerd process keeping Durable Objects in `storage`, serving `worker`
+ * (one of WORKERS) once it answers; `exit` settles with `{ code, signal, stderr }`.
  */
-async function startWorkerd(storage) {
+async function startWorkerd(storage, worker = WORKERS.package) {
   await fs.mkdir(storage, { recursive: true });
   const configDir = await fs.mkdtemp(path.join(dir, 'config-'));
   const port = await freePort();
-  await fs.writeFile(path.join(configDir, 'config.capnp'), await config(configDir, port, storage));
+  await fs.writeFile(path.join(configDir, 'config.capnp'), await config(configDir, port, storage, worker));
   // localDisk storage is marked experimental in workerd's config schema.
   const proc = spawn(WORKERD, ['serve', 'config.capnp', '--experimental'], {
     cwd: configDir, stdio: ['ignore', 'ignore', 'pipe'],
@@ -219,6 +246,17 @@ test('sweep() removes the chunks and count of ids whose record is gone, and keep
     const hash = createHash('sha256');
     for await (const chunk of file.body) hash.update(chunk);
     assert.equal(hash.digest('hex'), await sha256(name));
+  } finally {
+    await workerd.stop();
+  }
+});
+
+test('the Durable Object store keeps the store contract (the Rust checks, through the custom-store adapter)', { timeout: 60_000 }, async () => {
+  const workerd = await startWorkerd(path.join(dir, 'contract'), WORKERS.contract);
+  try {
+    const response = await fetch(`${workerd.url}/do/contract/contract?prefix=${unique('contract')}`, { method: 'POST' });
+    const body = await response.json();
+    assert.deepEqual({ status: response.status, ...body }, { status: 200, ok: true });
   } finally {
     await workerd.stop();
   }
