@@ -208,5 +208,11 @@ mod tests {
             None,
         ));
         assert_eq!(checked, Ok(()));
+        let crashes = block_on(super::super::store_contract::check_crashes(
+            &store,
+            "memory",
+            &|bytes: &[u8]| bytes.to_vec(),
+        ));
+        assert_eq!(crashes, Ok(()));
     }
 }

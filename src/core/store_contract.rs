@@ -2,15 +2,18 @@
 //! memory store natively, IndexedDB and OPFS in the browser suites, the
 //! custom-store adapter and the file stores through it in Node and Deno.
 //! Each check uses its own id under `prefix` and names the clause a store
-//! broke. Crashes between a store's steps are
-//! the simulator's part (`tests/sim`), over the memory and positional layouts.
+//! broke. [`check_crashes`] cuts the store's operations off at each step, as
+//! a crash would; the simulator (`tests/sim`) crashes the driver itself at
+//! every step, over the memory and positional layouts.
 
 use super::range::ByteRange;
 use super::record::Record;
 use super::store::Store;
 use super::StoreErrorKind;
-use std::future::Future;
-use std::pin::Pin;
+use std::cell::Cell;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
+use std::task::Poll;
 
 /// Reads an assembled file back as bytes (a `Blob` in browsers).
 pub type ReadAssembled<'a, A> = &'a dyn Fn(A) -> Pin<Box<dyn Future<Output = Vec<u8>>>>;
@@ -184,6 +187,103 @@ pub async fn check<S: Store>(
         .await
         .map_err(|e| failed("remove() of nothing", e))?;
     Ok(())
+}
+
+/// What a crash may interrupt: each operation is cut off at each of its
+/// steps in turn (the step's future dropped where it waited, the steps after
+/// it never run), and then no record may claim a byte `read` does not give
+/// back as written.
+pub async fn check_crashes<S: Store>(
+    store: &S,
+    prefix: &str,
+    chunk: &dyn Fn(&[u8]) -> S::Chunk,
+) -> Result<(), String> {
+    let a = ByteRange {
+        start: 0,
+        end: 1000,
+    };
+    let b = ByteRange {
+        start: 1000,
+        end: 1500,
+    };
+    let bytes: Vec<u8> = (0..1500u32).map(|i| (i * 13 % 251) as u8 + 1).collect();
+    let slice = |r: ByteRange| &bytes[r.start as usize..r.end as usize];
+    let failed = |what: &str, e: super::StoreError| format!("{what} failed: {e}");
+    let operations = ["a first write", "a second write", "reset", "remove"];
+    for (o, operation) in operations.into_iter().enumerate() {
+        // Bounded: no store operation here takes this many steps.
+        for cut_at in 0..64usize {
+            let id = format!("{prefix}-crash-{o}-{cut_at}");
+            if o > 0 {
+                let written = store.write(&id, a, vec![chunk(slice(a))]).await;
+                written.map_err(|e| failed("write", e))?;
+                let record = record_of(&id, &[a]).encode();
+                let saved = store.save_record(&id, &record).await;
+                saved.map_err(|e| failed("save_record", e))?;
+            }
+            let budget = Cell::new(cut_at);
+            let finished = match o {
+                0 | 1 => {
+                    let piece = if o == 0 { a } else { b };
+                    let claimed = if o == 0 { vec![a] } else { vec![a, b] };
+                    let written = cut(store.write(&id, piece, vec![chunk(slice(piece))]), &budget);
+                    match written.await {
+                        Some(written) => {
+                            written.map_err(|e| failed("write", e))?;
+                            let record = record_of(&id, &claimed).encode();
+                            cut(store.save_record(&id, &record), &budget).await
+                        }
+                        None => None,
+                    }
+                }
+                2 => cut(store.reset(&id, &record_of(&id, &[]).encode()), &budget).await,
+                _ => cut(store.remove(&id), &budget).await,
+            };
+            let completed = finished.is_some();
+            if let Some(done) = finished {
+                done.map_err(|e| failed(operation, e))?;
+            }
+            let at = format!("after {operation} cut off at step {cut_at}");
+            if let Some(loaded) = store.load(&id).await.map_err(|e| failed("load", e))? {
+                let record = Record::decode(&loaded).map_err(|e| format!("{at}: {e}"))?;
+                for piece in record.pieces.iter() {
+                    let got = store.read(&id, piece, piece).await;
+                    if got.as_deref().ok() != Some(slice(piece)) {
+                        return Err(format!("{at}, the record claims {piece}, not stored"));
+                    }
+                }
+            }
+            let removed = store.remove(&id).await;
+            removed.map_err(|e| format!("{at}, remove failed: {e}"))?;
+            if completed {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `step` unless `budget` is spent, spending one for the step and one
+/// for each time it waits: `None` when it was cut off (dropped), as a crash
+/// would leave it.
+async fn cut<F: Future>(step: F, budget: &Cell<usize>) -> Option<F::Output> {
+    let spend = || match budget.get().checked_sub(1) {
+        Some(left) => {
+            budget.set(left);
+            true
+        }
+        None => false,
+    };
+    if !spend() {
+        return None;
+    }
+    let mut step = pin!(step);
+    poll_fn(|cx| match step.as_mut().poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending if spend() => Poll::Pending,
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
 }
 
 /// A record of `id` claiming `pieces` of a 1500-byte file.

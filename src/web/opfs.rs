@@ -13,9 +13,11 @@
 //! right after, so a paused download holds no lock another worker or tab
 //! would trip over.
 
+use super::clock::JsClock;
 use super::fetch::WebChunk;
 use super::idb::IdbStore;
 use super::js;
+use crate::core::clock::Clock;
 use crate::core::range::ByteRange;
 use crate::core::record::Record;
 use crate::core::store::{self, Store};
@@ -119,13 +121,41 @@ impl OpfsStore {
     ) -> Result<T, StoreError> {
         Self::check_writable()?;
         let file = self.file(id, true).await?;
-        let handle: FileSystemSyncAccessHandle = JsFuture::from(file.create_sync_access_handle())
+        let opening = CloseIfDropped(Some(file.create_sync_access_handle()));
+        let handle: FileSystemSyncAccessHandle = JsFuture::from(opening.promise())
             .await
             .map_err(|e| js::store_error(&e))?
             .unchecked_into();
+        opening.disarm();
         let result = work(&handle);
         handle.close();
         result.map_err(|e| js::store_error(&e))
+    }
+}
+
+/// A sync handle being opened: if the write is dropped while it opens, the
+/// handle is closed as soon as it is open, so it cannot lock the file until
+/// the worker ends.
+struct CloseIfDropped(Option<js_sys::Promise>);
+
+impl CloseIfDropped {
+    fn promise(&self) -> js_sys::Promise {
+        self.0
+            .clone()
+            .unwrap_or_else(|| js_sys::Promise::resolve(&JsValue::UNDEFINED))
+    }
+
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CloseIfDropped {
+    fn drop(&mut self) {
+        if let Some(opening) = self.0.take() {
+            let close = Closure::once_into_js(|handle: FileSystemSyncAccessHandle| handle.close());
+            js::then(&opening, &close, &JsValue::UNDEFINED);
+        }
     }
 }
 
@@ -198,11 +228,21 @@ impl Store for OpfsStore {
 
     async fn remove(&self, id: &str) -> Result<(), StoreError> {
         self.records.remove(id).await?;
-        match JsFuture::from(self.dir.remove_entry(&file_name(id))).await {
-            Err(e) if js::error_name(&e).as_deref() != Some("NotFoundError") => {
-                Err(js::store_error(&e))
+        let mut tries = 0;
+        loop {
+            let Err(e) = JsFuture::from(self.dir.remove_entry(&file_name(id))).await else {
+                return Ok(());
+            };
+            match js::error_name(&e).as_deref() {
+                Some("NotFoundError") => return Ok(()),
+                // A sync handle still open: one a dropped write opened is
+                // closed as soon as it is (`CloseIfDropped`).
+                Some("NoModificationAllowedError") if tries < 10 => {
+                    tries += 1;
+                    JsClock.sleep(1).await;
+                }
+                _ => return Err(js::store_error(&e)),
             }
-            _ => Ok(()),
         }
     }
 

@@ -5,7 +5,7 @@
 
 use super::*;
 use resumable_fetch::core::store::Store;
-use resumable_fetch::core::store_contract::{check, LoseData};
+use resumable_fetch::core::store_contract::{check, check_crashes, LoseData};
 use resumable_fetch::web::WebChunk;
 use std::future::Future;
 use std::pin::Pin;
@@ -30,4 +30,6 @@ pub async fn keeps_the_contract<S: Store<Chunk = WebChunk, Assembled = web_sys::
         Ok(()),
         "the {name} store breaks the store contract"
     );
+    let crashes = check_crashes(store, &unique(name), &chunk).await;
+    assert_eq!(crashes, Ok(()), "a crash breaks the {name} store");
 }
