@@ -1,14 +1,15 @@
 //! Test only: the store contract (`resumable_fetch::core::store_contract`)
-//! as one export, `storeContract(store, prefix, lose)`, for JS runtimes the
-//! wasm-bindgen-test runner does not reach (workerd: the Durable Object
-//! store, tests/runtimes/workerd.test.mjs). The store goes through the
-//! custom-store adapter; the promise rejects with the breach in words.
+//! (`check`, then `check_crashes`) as one export, `storeContract(store,
+//! prefix, lose)`, for JS runtimes the wasm-bindgen-test runner does not
+//! reach (workerd: the Durable Object store, tests/runtimes/workerd.test.mjs).
+//! The store goes through the custom-store adapter; the promise rejects with
+//! the breach in words.
 //! Built by scripts/test.sh with `wasm-bindgen --target web` into
 //! target/contract-wasm/. Nothing here is compiled natively.
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Function, Promise, Uint8Array};
-use resumable_fetch::core::store_contract::check;
+use resumable_fetch::core::store_contract::{check, check_crashes};
 use resumable_fetch::web::custom::CustomStore;
 use resumable_fetch::web::WebChunk;
 use std::future::Future;
@@ -29,8 +30,9 @@ fn read(blob: web_sys::Blob) -> Pin<Box<dyn Future<Output = Vec<u8>>>> {
 
 /// Runs the store contract against `store` (a custom store object) with ids
 /// under `prefix`; `lose(id)` deletes an id's stored bytes behind the
-/// store's back, its record kept, and may return a promise. Rejects with
-/// the first breach.
+/// store's back, its record kept, and may return a promise. Then
+/// `check_crashes`: each operation cut off at each step. Rejects with the
+/// first breach.
 #[wasm_bindgen(js_name = storeContract)]
 pub async fn store_contract(store: JsValue, prefix: String, lose: Function) -> Result<(), JsError> {
     let store = CustomStore::new(store).map_err(|e| JsError::new(&e.to_string()))?;
@@ -45,5 +47,8 @@ pub async fn store_contract(store: JsValue, prefix: String, lose: Function) -> R
     };
     check(&store, &prefix, &chunk, &read, Some(&lose))
         .await
-        .map_err(|breach| JsError::new(&breach))
+        .map_err(|breach| JsError::new(&breach))?;
+    check_crashes(&store, &prefix, &chunk)
+        .await
+        .map_err(|breach| JsError::new(&format!("a crash: {breach}")))
 }
