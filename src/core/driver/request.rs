@@ -1,0 +1,449 @@
+//! One ranged request and its body: sending it, checking its head against
+//! the record, reading the body into pieces (streamed, or taken whole where
+//! the network is fast), and learning validators from it.
+
+use super::*;
+
+impl<T, S, K> Download<T, S, K>
+where
+    T: Transport,
+    S: Store<Chunk = ChunkOf<T>>,
+    K: Clock,
+{
+    /// A GET of `range`, with `If-Range` when a strong ETag is known. A
+    /// response head that does not come within the stall timeout is a stall.
+    /// Halted once `max_requests` were sent: the run pauses.
+    pub(super) async fn send(
+        &self,
+        range: Option<ByteRange>,
+        halt: &Signal,
+    ) -> Result<Response<T::Body>, Fetched<T::Body>> {
+        if self.out_of_requests() {
+            return Err(Fetched::Halted);
+        }
+        self.requests.set(self.requests.get() + 1);
+        let if_range = match &self.state.borrow().record.validators.etag {
+            Some(tag @ EntityTag::Strong(_)) if range.is_some() => Some(tag.as_header()),
+            _ => None,
+        };
+        let request = Request {
+            url: self.url(),
+            range,
+            if_range,
+            headers: self.options.headers.clone(),
+        };
+        let stall = self.clock.sleep(self.options.stall_timeout_ms);
+        match race(self.transport.send(&request), race(stall, halt.wait())).await {
+            Either::Left(Ok(response)) => Ok(response),
+            Either::Left(Err(e)) => Err(Fetched::Failed(e.into())),
+            Either::Right(Either::Left(())) => Err(Fetched::Failed(self.stalled())),
+            Either::Right(Either::Right(())) => Err(Fetched::Halted),
+        }
+    }
+
+    /// Classifies a response against the record (which it does not change).
+    pub(super) fn check(&self, head: &ResponseHead, asked: ByteRange) -> Checked {
+        response::check(head, asked, &self.state.borrow().record, &self.url())
+    }
+
+    /// What a change on the server means under `onServerChange`.
+    pub(super) fn changed(
+        &self,
+        change: Change,
+        response: Option<Response<T::Body>>,
+    ) -> Fetched<T::Body> {
+        match self.options.on_server_change {
+            OnServerChange::Restart => Fetched::Restart(RestartReason::Changed(change), response),
+            OnServerChange::Fail => Fetched::Failed(ServerError::Changed(change).into()),
+        }
+    }
+
+    /// One ranged GET: check the response, read the body (whole if
+    /// `take_whole` and the transport can), store what arrived.
+    pub(super) async fn fetch(
+        &self,
+        claim: ByteRange,
+        take_whole: bool,
+        halt: &Signal,
+        on_event: &dyn Fn(&Event),
+    ) -> Fetched<T::Body> {
+        let sent_at = self.clock.now_ms();
+        let mut response = match self.send(Some(claim), halt).await {
+            Ok(response) => response,
+            Err(fetched) => return fetched,
+        };
+        let body_range = match self.check(&response.head, claim) {
+            Checked::Range { range, total, same } => {
+                if let Err(fetched) = self.prove(same, halt).await {
+                    return fetched;
+                }
+                self.learn(&response.head, total);
+                range
+            }
+            Checked::EndOfFile { total, same } => {
+                if let Err(fetched) = self.prove(same, halt).await {
+                    return fetched;
+                }
+                self.learn(&response.head, Some(total));
+                return Fetched::Progress;
+            }
+            Checked::Whole(None) => {
+                return Fetched::Restart(RestartReason::RangesIgnored, Some(response))
+            }
+            Checked::Whole(Some(change)) => return self.changed(change, Some(response)),
+            Checked::Changed(change) => return self.changed(change, None),
+            Checked::Rejected(e) => return Fetched::Failed(e),
+        };
+        let Some(keep) = body_range.intersect(&claim) else {
+            return Fetched::Failed(
+                ServerError::WrongRange {
+                    asked: claim,
+                    got: body_range,
+                }
+                .into(),
+            );
+        };
+        // A body the runtime may have decoded must be exactly as long as its
+        // Content-Range (`read_kept`).
+        let strict = response.head.content_encoding.is_hidden();
+        let streamed = Cell::new(0);
+        let count = |n| {
+            self.count_received(n, on_event);
+            streamed.set(streamed.get() + n);
+            let judged = streamed.get().saturating_mul(JUDGE_PARTS) >= self.options.block_size;
+            if judged && !self.fast.get() && self.came_fast(streamed.get(), sent_at) {
+                self.set_fast(true);
+            }
+        };
+        // Whole only when the body is exactly the claim: nothing to skip or leave.
+        let whole = match take_whole && keep == body_range {
+            true => self.read_whole(&mut response.body, keep.len(), halt).await,
+            false => None,
+        };
+        let (chunks, got, end) = match whole {
+            Some((chunks, got, end)) => {
+                count(got);
+                (chunks, got, end)
+            }
+            None => {
+                let body = &mut response.body;
+                self.read_kept(body, body_range, keep, strict, halt, &count)
+                    .await
+            }
+        };
+        drop(response); // aborts the request if the body is not finished
+        let end = match (strict, end) {
+            (true, BodyEnd::Ended) => BodyEnd::Wrong(too_short(body_range, got)),
+            (_, end) => end,
+        };
+        self.set_fast(matches!(end, BodyEnd::Done) && self.came_fast(got, sent_at));
+        let end = match end {
+            // Cut off before this run saw the server send a range as it is:
+            // kept only once a small range proves it does.
+            BodyEnd::Broken(e) if strict && got > 0 && !self.identity_seen.get() => {
+                match self.prove_identity(keep, halt).await {
+                    true => BodyEnd::Broken(e),
+                    false => BodyEnd::Wrong(e),
+                }
+            }
+            BodyEnd::Halted if strict && got > 0 && !self.identity_seen.get() => {
+                BodyEnd::Wrong(Error::Network("halted before its length was known".into()))
+            }
+            end => end,
+        };
+        let wrong = matches!(end, BodyEnd::Wrong(_));
+        if got > 0 && !wrong {
+            let piece = ByteRange {
+                start: keep.start,
+                end: keep.start + got,
+            };
+            if let Err(e) = self.commit(piece, chunks, on_event).await {
+                return Fetched::Failed(e);
+            }
+        }
+        match end {
+            BodyEnd::Done => Fetched::Progress,
+            BodyEnd::Halted => Fetched::Halted,
+            BodyEnd::Wrong(_) if halt.is_fired() => Fetched::Halted,
+            BodyEnd::Wrong(e) => Fetched::Failed(e),
+            // Keep what arrived; the rest is claimed again.
+            _ if got > 0 => Fetched::Progress,
+            BodyEnd::Ended => Fetched::Failed(ended_early()),
+            BodyEnd::Broken(e) => Fetched::Failed(e),
+        }
+    }
+
+    /// Whether `got` bytes since `sent_at` came at a block per [`BULK_MS`] or
+    /// faster (u128: no overflow whatever the sizes).
+    pub(super) fn came_fast(&self, got: u64, sent_at: u64) -> bool {
+        let elapsed = self.clock.now_ms().saturating_sub(sent_at);
+        u128::from(got) * u128::from(BULK_MS)
+            >= u128::from(self.options.block_size) * u128::from(elapsed)
+    }
+
+    pub(super) fn set_fast(&self, fast: bool) {
+        self.fast.set(fast);
+        if fast {
+            self.fast_seen.borrow().fire();
+        }
+    }
+
+    /// Reads up to `want` bytes after skipping `skip`, until the body ends,
+    /// fails, stalls or the round halts, telling `received` of every chunk
+    /// kept. The unread tail of the last chunk is left in `carry`, where the
+    /// next read of the same body starts.
+    pub(super) async fn read_body(
+        &self,
+        body: &mut T::Body,
+        carry: &mut Option<ChunkOf<T>>,
+        mut skip: u64,
+        want: u64,
+        halt: &Signal,
+        received: &dyn Fn(u64),
+    ) -> (Vec<ChunkOf<T>>, u64, BodyEnd) {
+        let mut chunks = Vec::new();
+        let mut got = 0;
+        let end = loop {
+            if got == want {
+                break BodyEnd::Done;
+            }
+            if halt.is_fired() {
+                break BodyEnd::Halted;
+            }
+            let chunk = match carry.take() {
+                Some(chunk) => chunk,
+                None => {
+                    let stall = self.clock.sleep(self.options.stall_timeout_ms);
+                    match race(body.next(), race(stall, halt.wait())).await {
+                        Either::Left(Ok(Some(chunk))) => chunk,
+                        Either::Left(Ok(None)) => break BodyEnd::Ended,
+                        Either::Left(Err(e)) => break BodyEnd::Broken(e.into()),
+                        Either::Right(Either::Left(())) => break BodyEnd::Broken(self.stalled()),
+                        Either::Right(Either::Right(())) => break BodyEnd::Halted,
+                    }
+                }
+            };
+            let len = chunk.len();
+            if skip >= len {
+                skip -= len;
+                continue;
+            }
+            let take = (len - skip).min(want - got);
+            if skip + take < len {
+                *carry = Some(chunk.slice(skip + take, len));
+            }
+            let chunk = if skip == 0 && take == len {
+                chunk
+            } else {
+                chunk.slice(skip, skip + take)
+            };
+            skip = 0;
+            got += take;
+            chunks.push(chunk);
+            received(take);
+        };
+        (chunks, got, end)
+    }
+
+    /// The body taken whole ([`Body::whole`]), within the stall timeout for
+    /// all of it; `None` if the transport cannot, and the body is untouched.
+    pub(super) async fn read_whole(
+        &self,
+        body: &mut T::Body,
+        want: u64,
+        halt: &Signal,
+    ) -> Option<(Vec<ChunkOf<T>>, u64, BodyEnd)> {
+        let stall = self.clock.sleep(self.options.stall_timeout_ms);
+        let (chunk, end) = match race(body.whole(), race(stall, halt.wait())).await {
+            Either::Left(None) => return None,
+            Either::Left(Some(Ok(chunk))) => match chunk.len() {
+                len if len == want => (chunk, BodyEnd::Done),
+                len if len > want => {
+                    let range = ByteRange {
+                        start: 0,
+                        end: want,
+                    };
+                    let error = ServerError::BodyLength {
+                        range,
+                        length: format!("a body of {len} bytes"),
+                    };
+                    return Some((Vec::new(), 0, BodyEnd::Wrong(error.into())));
+                }
+                _ => (chunk, BodyEnd::Ended),
+            },
+            Either::Left(Some(Err(e))) => return Some((Vec::new(), 0, BodyEnd::Broken(e.into()))),
+            Either::Right(Either::Left(())) => {
+                return Some((Vec::new(), 0, BodyEnd::Broken(self.stalled())))
+            }
+            Either::Right(Either::Right(())) => return Some((Vec::new(), 0, BodyEnd::Halted)),
+        };
+        let got = chunk.len();
+        let chunks = if got > 0 { vec![chunk] } else { Vec::new() };
+        Some((chunks, got, end))
+    }
+
+    /// Streams a whole-file (200) response from byte 0, storing a piece per
+    /// block. The record was reset before.
+    pub(super) async fn stream_whole(
+        &self,
+        mut response: Response<T::Body>,
+        on_event: &dyn Fn(&Event),
+    ) -> RoundEnd<T::Body> {
+        let total = response::learn_whole(&mut self.state.borrow_mut().record, &response.head);
+        self.take_digest(&response.head);
+        let halt = self.halt.borrow().clone();
+        let mut offset = 0u64;
+        let mut carry = None;
+        loop {
+            let want = total.map_or(self.options.block_size, |t| {
+                (t - offset).min(self.options.block_size)
+            });
+            let count = |n| self.count_received(n, on_event);
+            let (chunks, got, end) = self
+                .read_body(&mut response.body, &mut carry, 0, want, &halt, &count)
+                .await;
+            if got > 0 {
+                let piece = ByteRange {
+                    start: offset,
+                    end: offset + got,
+                };
+                if let Err(e) = self.commit(piece, chunks, on_event).await {
+                    return RoundEnd::Failed(e);
+                }
+                offset += got;
+            }
+            match end {
+                BodyEnd::Done if total == Some(offset) => return RoundEnd::Ran,
+                BodyEnd::Done => {}
+                BodyEnd::Ended if total.is_none() => {
+                    // A clean end is the end when no length was announced.
+                    self.state.borrow_mut().record.validators.total = Some(offset);
+                    return RoundEnd::Ran;
+                }
+                BodyEnd::Ended => return RoundEnd::Retry(ended_early()),
+                BodyEnd::Broken(e) => return RoundEnd::Retry(e),
+                BodyEnd::Wrong(e) => return RoundEnd::Failed(e),
+                BodyEnd::Halted => return RoundEnd::Halted,
+            }
+        }
+    }
+
+    /// Reads the bytes `keep` of a body whose Content-Range is `range`. One
+    /// whose encoding is hidden (`strict`: the runtime may have decoded it)
+    /// must hold exactly `range`: it is read to its end, and one that ends
+    /// early or runs long is `Wrong`. Every cross-origin body reads as
+    /// strict (an absent header cannot be told from a hidden one), so one
+    /// cut off by the network still keeps what arrived once the run has seen
+    /// the server send a range as it is (`identity_seen`, or
+    /// [`Download::prove_identity`]): a dropped connection must not cost
+    /// the block.
+    pub(super) async fn read_kept(
+        &self,
+        body: &mut T::Body,
+        range: ByteRange,
+        keep: ByteRange,
+        strict: bool,
+        halt: &Signal,
+        received: &dyn Fn(u64),
+    ) -> (Vec<ChunkOf<T>>, u64, BodyEnd) {
+        let mut rest = None;
+        let skip = keep.start - range.start;
+        let (chunks, got, end) = self
+            .read_body(body, &mut rest, skip, keep.len(), halt, received)
+            .await;
+        let end = match (strict, end) {
+            (true, BodyEnd::Done) => {
+                let rest = rest.map_or(0, |c| c.len());
+                let after = range.end - keep.end;
+                let end = self.body_end(body, rest, after, range, halt).await;
+                if matches!(end, BodyEnd::Done) {
+                    self.identity_seen.set(true);
+                }
+                end
+            }
+            (true, BodyEnd::Ended) => BodyEnd::Wrong(too_short(range, got)),
+            (_, end) => end,
+        };
+        (chunks, got, end)
+    }
+
+    /// After the bytes kept of a body whose encoding is hidden: exactly
+    /// `after` more must follow before it ends, as its Content-Range `range`
+    /// says (`rest` of them came with the last chunk kept), else it is not
+    /// the range. Each read brings bytes or the end, so this ends.
+    pub(super) async fn body_end(
+        &self,
+        body: &mut T::Body,
+        rest: u64,
+        after: u64,
+        range: ByteRange,
+        halt: &Signal,
+    ) -> BodyEnd {
+        let mut extra = rest;
+        loop {
+            if extra > after {
+                let length = "more bytes".into();
+                return BodyEnd::Wrong(ServerError::BodyLength { range, length }.into());
+            }
+            let stall = self.clock.sleep(self.options.stall_timeout_ms);
+            match race(body.next(), race(stall, halt.wait())).await {
+                Either::Left(Ok(None)) if extra == after => return BodyEnd::Done,
+                Either::Left(Ok(None)) => {
+                    let got = range.len() - (after - extra);
+                    return BodyEnd::Wrong(too_short(range, got));
+                }
+                Either::Left(Ok(Some(chunk))) => extra = extra.saturating_add(chunk.len()),
+                Either::Left(Err(e)) => return BodyEnd::Broken(e.into()),
+                Either::Right(Either::Left(())) => return BodyEnd::Broken(self.stalled()),
+                Either::Right(Either::Right(())) => return BodyEnd::Halted,
+            }
+        }
+    }
+
+    pub(super) fn stalled(&self) -> Error {
+        Error::Stalled {
+            ms: self.options.stall_timeout_ms,
+        }
+    }
+
+    /// Counts bytes received but not yet stored, and reports progress.
+    pub(super) fn count_received(&self, bytes: u64, on_event: &dyn Fn(&Event)) {
+        self.state.borrow_mut().unsaved += bytes;
+        self.emit(on_event, false);
+    }
+
+    /// Takes what the record lacks from a response of the proven file; once
+    /// the file is known, every connection may run.
+    pub(super) fn learn(&self, head: &ResponseHead, total: Option<u64>) {
+        response::learn(&mut self.state.borrow_mut().record, head, total);
+        self.take_digest(head);
+        if self.ready_for_all_connections() {
+            self.known.borrow().fire();
+        }
+    }
+
+    /// Keeps the first `Repr-Digest` of the file, to check at completion.
+    /// A compressed response's digest is of the compressed bytes: not ours.
+    pub(super) fn take_digest(&self, head: &ResponseHead) {
+        let identity = head
+            .content_encoding
+            .value()
+            .is_none_or(|e| e.trim().eq_ignore_ascii_case("identity"));
+        let mut kept = self.repr_digest.borrow_mut();
+        if identity && kept.is_none() {
+            *kept = head
+                .repr_digest
+                .value()
+                .and_then(integrity::parse_repr_digest);
+        }
+    }
+}
+
+/// A body of `got` bytes that ended before the `range` it announced.
+fn too_short(range: ByteRange, got: u64) -> Error {
+    ServerError::BodyLength {
+        range,
+        length: format!("{got} bytes"),
+    }
+    .into()
+}
