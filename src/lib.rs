@@ -2,14 +2,17 @@
 //! that a reload, a dropped connection or a sleeping laptop loses nothing.
 //!
 //! The file is fetched in blocks with HTTP `Range` requests; every block is
-//! stored (IndexedDB in browsers, memory elsewhere) together with an offset
+//! stored (OPFS or IndexedDB in browsers, a file store in Node and Deno, a
+//! Durable Object's storage in Workers, or memory) together with an offset
 //! record, and a download opened again resumes from exactly what is stored.
 //!
-//! - [`core`]: the pure logic, generic over transport, store and clock.
-//! - `web` (wasm32): fetch, IndexedDB and memory adapters.
-//! - `api` (wasm32): the JavaScript API published on npm.
+//! - [`core`]: the pure logic, generic over transport, store and clock: the
+//!   crate `resumable-fetch-core`, which depends on no web crate.
+//! - `web` (wasm32): the adapters, one file per backend (fetch, IndexedDB,
+//!   OPFS, custom stores, Web Locks).
+//! - `api` (wasm32): the JavaScript API published on npm; it only converts.
 
-pub mod core;
+pub use resumable_fetch_core as core;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -7,15 +7,16 @@
 //! only if it is valid, else its default.
 
 use gloo_storage::{LocalStorage, Storage};
+use resumable_fetch_core::options;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 /// The `localStorage` key of the record.
 const KEY: &str = "resumable-fetch-demo:settings";
-pub const DEFAULT_CONNECTIONS: u32 = 4;
-pub const DEFAULT_BLOCK_SIZE_MIB: u32 = 8;
-pub const MAX_CONNECTIONS: u32 = 16;
-pub const MAX_BLOCK_SIZE_MIB: u32 = 1024;
+// The library's own defaults and limits (the core owns them).
+pub use resumable_fetch_core::options::{DEFAULT_CONNECTIONS, MAX_CONNECTIONS};
+pub const DEFAULT_BLOCK_SIZE_MIB: u32 = (options::DEFAULT_BLOCK_SIZE >> 20) as u32;
+pub const MAX_BLOCK_SIZE_MIB: u32 = (options::MAX_BLOCK_SIZE >> 20) as u32;
 
 /// What the form holds, valid.
 #[wasm_bindgen(getter_with_clone)]

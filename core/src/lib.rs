@@ -1,6 +1,7 @@
-//! The pure core: HTTP range logic, validators, the plan, the record and the
-//! driver. It never imports wasm-bindgen, js-sys or web-sys, does no I/O and
-//! reads no clock; it builds and is tested natively.
+//! The pure core of resumable-fetch: HTTP range logic, validators, the plan,
+//! the record and the driver. It depends on no web crate (Cargo keeps it
+//! so), does no I/O and reads no clock of its own; it builds and is tested
+//! natively. The package re-exports it as `resumable_fetch::core`.
 
 pub mod clock;
 pub mod driver;
