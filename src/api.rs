@@ -192,7 +192,7 @@ pub struct Download {
 }
 
 impl Download {
-    /// `Download.open` in this context: the engine runs here, or in the
+    /// `Download.open` in this context: the driver runs here, or in the
     /// package's worker with `worker: true`.
     async fn open_here(url: String, options: JsValue) -> Result<Self, JsValue> {
         let parsed = parse_options(&url, &options).map_err(to_js)?;

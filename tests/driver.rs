@@ -942,7 +942,7 @@ fn a_5_gib_file_uses_64_bit_offsets_end_to_end() {
     let store = CheckingStore::new(59);
     let opts = || options(256 << 20, 4);
     let open = || {
-        block_on(resumable_fetch::core::Download::open(
+        block_on(resumable_fetch::core::Driver::open(
             ScriptedTransport(server.clone()),
             store.clone(),
             server.clock.clone(),
@@ -1072,7 +1072,7 @@ fn a_whole_body_with_a_hidden_encoding_ends_where_it_ends() {
         }
     }
     let store: resumable_fetch::core::memory::MemoryStore<Vec<u8>> = Default::default();
-    let dl = block_on(resumable_fetch::core::Download::open(
+    let dl = block_on(resumable_fetch::core::Driver::open(
         Compressed,
         store,
         VirtualClock::default(),
@@ -1100,7 +1100,7 @@ fn a_response_head_that_never_comes_is_a_stall() {
         }
     }
     let server = Server::new(4000, 70);
-    let dl = block_on(resumable_fetch::core::Download::open(
+    let dl = block_on(resumable_fetch::core::Driver::open(
         Silent(ScriptedTransport(server.clone()), Cell::new(0)),
         Store::new(),
         server.clock.clone(),
@@ -1262,14 +1262,14 @@ impl resumable_fetch::core::store::Store for WholeStore {
     }
 }
 
-type WholeDl = resumable_fetch::core::Download<ScriptedTransport, WholeStore, VirtualClock>;
+type WholeDl = resumable_fetch::core::Driver<ScriptedTransport, WholeStore, VirtualClock>;
 
 fn open_whole(
     server: &Rc<Server>,
     store: &WholeStore,
     options: resumable_fetch::core::Options,
 ) -> WholeDl {
-    block_on(resumable_fetch::core::Download::open(
+    block_on(resumable_fetch::core::Driver::open(
         ScriptedTransport(server.clone()),
         store.clone(),
         server.clock.clone(),
@@ -1658,7 +1658,7 @@ fn a_record_of_a_newer_version_is_reported_and_never_deleted_unread() {
     newer[4] = 200;
     store.put_raw_record(&id, newer.clone());
     let stored = store.used();
-    let opened = block_on(resumable_fetch::core::Download::open(
+    let opened = block_on(resumable_fetch::core::Driver::open(
         ScriptedTransport(server.clone()),
         store.clone(),
         server.clock.clone(),

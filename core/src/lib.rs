@@ -23,6 +23,6 @@ pub mod transport;
 pub mod validator;
 pub mod writers;
 
-pub use driver::{Download, Event, Outcome, RestartReason};
+pub use driver::{Driver, Event, Outcome, RestartReason};
 pub use error::{Error, ServerError, StoreError, StoreErrorKind};
 pub use options::{OnServerChange, Options};

@@ -1,4 +1,4 @@
-//! A download run by the engine in this page or worker.
+//! A download run by the driver in this page or worker.
 
 use super::{absolute_url, object, to_js, Handle, Handlers};
 use crate::core::driver::{Event, Outcome, RestartReason};
@@ -13,11 +13,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::Blob;
 
-type Engine = core::Download<FetchTransport, Backend, JsClock>;
+type Driver = core::Driver<FetchTransport, Backend, JsClock>;
 
 pub struct Local {
-    engine: Engine,
-    /// The engine's store too, for its name and `persist()`.
+    driver: Driver,
+    /// The driver's store too, for its name and `persist()`.
     backend: Backend,
     state: Cell<&'static str>,
     /// The promise of the run in progress, which `start`, `pause` and
@@ -38,21 +38,21 @@ impl Local {
         backend: Backend,
         transport: FetchTransport,
     ) -> Result<Self, Error> {
-        let engine = Engine::open(transport, backend.clone(), JsClock, options).await?;
-        if let Some(why) = engine.discarded_record() {
+        let driver = Driver::open(transport, backend.clone(), JsClock, options).await?;
+        if let Some(why) = driver.discarded_record() {
             web_sys::console::warn_1(
                 &format!("resumable-fetch: {why}; the download starts over").into(),
             );
         }
-        let state = if engine.is_complete() {
+        let state = if driver.is_complete() {
             "complete"
-        } else if engine.received() > 0 {
+        } else if driver.received() > 0 {
             "paused"
         } else {
             "idle"
         };
         Ok(Self {
-            engine,
+            driver,
             backend,
             state: Cell::new(state),
             run: RefCell::new(None),
@@ -70,7 +70,7 @@ impl Local {
 
     /// Takes the one-writer lock of this download (see [`DownloadLock`]).
     async fn lock(&self) -> Result<DownloadLock, Error> {
-        DownloadLock::take(&self.engine.options().id, &self.lock_hooks()).await
+        DownloadLock::take(&self.driver.options().id, &self.lock_hooks()).await
     }
 
     /// The run `start()` began with its claim on the id: the whole lock is
@@ -78,17 +78,17 @@ impl Local {
     async fn run(&self, claim: DownloadLock) -> Result<JsValue, JsValue> {
         let result = match claim.acquire(&self.lock_hooks()).await {
             Ok(lock) => {
-                let result = self.engine.run(&|event| self.dispatch(event)).await;
+                let result = self.driver.run(&|event| self.dispatch(event)).await;
                 drop(lock);
                 result
             }
             Err(e) => {
-                self.engine.abandon();
+                self.driver.abandon();
                 Err(e)
             }
         };
         self.network.borrow_mut().take();
-        self.engine.resume();
+        self.driver.resume();
         let (state, result) = match result {
             Ok(_) if self.cancelled.get() => ("paused", Err(Error::Aborted)),
             Ok(Outcome::Complete) => ("complete", Ok("complete")),
@@ -108,19 +108,19 @@ impl Local {
         *self.network.borrow_mut() = NetworkWatch::start(
             move || {
                 if let Some(local) = offline.upgrade() {
-                    local.engine.suspend();
+                    local.driver.suspend();
                     local.state.set("offline");
                 }
             },
             move || {
                 if let Some(local) = online.upgrade() {
-                    local.engine.resume();
+                    local.driver.resume();
                     local.state.set("running");
                 }
             },
         );
         if NetworkWatch::is_offline() {
-            self.engine.suspend();
+            self.driver.suspend();
             self.state.set("offline");
         }
     }
@@ -155,17 +155,17 @@ impl Handle for Local {
         }
         // Claimed now, in this context: a second start() (of this object or
         // another for the same id) is refused at once.
-        let claim = match DownloadLock::claim(&self.engine.options().id) {
+        let claim = match DownloadLock::claim(&self.driver.options().id) {
             Ok(claim) => claim,
             Err(e) => return Promise::reject(&to_js(e)),
         };
-        let writable = if self.engine.is_complete() {
+        let writable = if self.driver.is_complete() {
             Ok(())
         } else {
             self.backend.check_writable().map_err(Error::from)
         };
         // Running from now: a pause() before the run's first step counts.
-        if let Err(e) = writable.and_then(|()| self.engine.begin()) {
+        if let Err(e) = writable.and_then(|()| self.driver.begin()) {
             return Promise::reject(&to_js(e));
         }
         self.state.set("running");
@@ -184,7 +184,7 @@ impl Handle for Local {
     }
 
     fn pause(&self) -> Promise {
-        self.engine.pause();
+        self.driver.pause();
         let run = self.run.borrow().clone();
         future_to_promise(async move {
             if let Some(run) = run {
@@ -202,50 +202,50 @@ impl Handle for Local {
             self.cancelled.set(false);
             // Its own run has ended; another object's (or tab's) is LOCKED.
             let _lock = self.lock().await.map_err(to_js)?;
-            self.engine.remove().await.map_err(to_js)?;
+            self.driver.remove().await.map_err(to_js)?;
             self.state.set("idle");
             Ok(JsValue::UNDEFINED)
         })
     }
 
     fn set_url(&self, url: &str) -> Result<(), Error> {
-        self.engine.set_url(&absolute_url(url)?)
+        self.driver.set_url(&absolute_url(url)?)
     }
 
     fn blob(self: Rc<Self>) -> Promise {
         // A reader's lock: the record and the pieces assemble reads are one
         // view, never half of a re-download (a writer holding it: LOCKED).
-        let claim = DownloadLock::claim_read(&self.engine.options().id);
+        let claim = DownloadLock::claim_read(&self.driver.options().id);
         future_to_promise(async move {
             let _lock = claim.map_err(to_js)?.acquire(&[]).await.map_err(to_js)?;
-            let blob: Blob = self.engine.assemble().await.map_err(to_js)?;
+            let blob: Blob = self.driver.assemble().await.map_err(to_js)?;
             Ok(blob.into())
         })
     }
 
     fn id(&self) -> String {
-        self.engine.options().id.clone()
+        self.driver.options().id.clone()
     }
     fn url(&self) -> String {
-        self.engine.url()
+        self.driver.url()
     }
     fn total(&self) -> Option<f64> {
-        self.engine.total().map(|t| t as f64)
+        self.driver.total().map(|t| t as f64)
     }
     fn received(&self) -> f64 {
-        self.engine.received() as f64
+        self.driver.received() as f64
     }
     fn state(&self) -> String {
         self.state.get().to_string()
     }
     fn filename(&self) -> String {
-        self.engine.filename()
+        self.driver.filename()
     }
     fn store(&self) -> String {
         self.backend.name()
     }
     fn resumable(&self) -> Option<bool> {
-        self.engine.resumable()
+        self.driver.resumable()
     }
     fn handlers(&self) -> &Handlers {
         &self.handlers

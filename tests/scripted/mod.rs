@@ -11,7 +11,7 @@ use resumable_fetch::core::transport::{
     Body, Request, Response, ResponseHead, Transport, TransportError,
 };
 use resumable_fetch::core::validator::Header;
-use resumable_fetch::core::{Download, Event, Options, StoreError, StoreErrorKind};
+use resumable_fetch::core::{Driver, Event, Options, StoreError, StoreErrorKind};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -472,7 +472,7 @@ impl Clock for VirtualClock {
 }
 
 pub type Store = MemoryStore<Vec<u8>>;
-pub type Dl = Download<ScriptedTransport, Store, VirtualClock>;
+pub type Dl = Driver<ScriptedTransport, Store, VirtualClock>;
 
 pub fn options(block_size: u64, connections: u32) -> Options {
     let mut options = Options {
@@ -485,7 +485,7 @@ pub fn options(block_size: u64, connections: u32) -> Options {
 
 /// Opens a download of the server's file on its clock.
 pub fn open(server: &Rc<Server>, store: &Store, options: Options) -> Dl {
-    block_on(Download::open(
+    block_on(Driver::open(
         ScriptedTransport(server.clone()),
         store.clone(),
         server.clock.clone(),

@@ -10,14 +10,14 @@ use fault_server::fill;
 use resumable_fetch::core::integrity::parse_integrity;
 use resumable_fetch::core::range::ByteRange;
 use resumable_fetch::core::record::Record;
-use resumable_fetch::core::{Download, Error, OnServerChange, Options, Outcome};
+use resumable_fetch::core::{Driver, Error, OnServerChange, Options, Outcome};
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-type Dl = Download<ScriptedTransport, SimStore, VirtualClock>;
+type Dl = Driver<ScriptedTransport, SimStore, VirtualClock>;
 
 const URL: &str = "https://files.example/data.bin";
 const OTHER_URL: &str = "https://mirror.example/data.bin?signed=2";
@@ -266,7 +266,7 @@ impl World<'_> {
     }
 
     fn open(&mut self) -> Result<Driven<Result<Dl, Error>>, Violation> {
-        let open = Download::open(
+        let open = Driver::open(
             ScriptedTransport(self.server.clone()),
             self.store.clone(),
             self.server.clock.clone(),
@@ -425,7 +425,7 @@ impl World<'_> {
 /// must be refused: `LOCKED`); true if it removed. Polled a bounded number of times: a store
 /// that crashed or stalls leaves it unsettled, as a dead tab would.
 fn second_remove(server: &Rc<Server>, store: &SimStore, options: &Options) -> bool {
-    let second = settle(Download::open(
+    let second = settle(Driver::open(
         ScriptedTransport(server.clone()),
         store.clone(),
         server.clock.clone(),

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl<T, S, K> Download<T, S, K>
+impl<T, S, K> Driver<T, S, K>
 where
     T: Transport,
     S: Store<Chunk = ChunkOf<T>>,
@@ -21,7 +21,7 @@ where
 
     /// Hashes the stored file from its start as its pieces are stored, until
     /// `done`, on the CPU the download leaves idle: completion then reads
-    /// back only what is left ([`Download::verify`]). Any doubt (a failed
+    /// back only what is left ([`Driver::verify`]). Any doubt (a failed
     /// read, bytes discarded meanwhile) leaves the work to `verify`.
     pub(super) async fn hash_behind(&self, done: &Signal) {
         while !done.is_fired() {

@@ -24,7 +24,7 @@
 //! every byte is stored. A response's validators enter the record only
 //! after that (`response::learn`).
 //!
-//! One idea per file, each an `impl` of [`Download`]: this one is the
+//! One idea per file, each an `impl` of [`Driver`]: this one is the
 //! public face (open, run, pause, the record); `round` runs rounds and their
 //! connections; `request` sends one request and reads its body; `proof`
 //! proves stored bytes; `commit` stores a piece and its record; `hashing`
@@ -121,7 +121,7 @@ enum Phase {
     Running,
 }
 
-pub struct Download<T: Transport, S, K> {
+pub struct Driver<T: Transport, S, K> {
     transport: T,
     store: S,
     clock: K,
@@ -147,7 +147,7 @@ pub struct Download<T: Transport, S, K> {
     proven_whole: Cell<bool>,
     /// A body whose encoding is hidden came exactly as long as its
     /// Content-Range in this run: the server sends ranges as they are, so
-    /// a cut-off body's bytes are the file's ([`Download::read_kept`]).
+    /// a cut-off body's bytes are the file's ([`Driver::read_kept`]).
     identity_seen: Cell<bool>,
     /// Requests sent in this run, for `max_requests`.
     requests: Cell<u32>,
@@ -215,7 +215,7 @@ enum BodyEnd {
     Wrong(Error),
 }
 
-impl<T, S, K> Download<T, S, K>
+impl<T, S, K> Driver<T, S, K>
 where
     T: Transport,
     S: Store<Chunk = ChunkOf<T>>,
@@ -223,7 +223,7 @@ where
 {
     /// Opens the download `options.id`, resuming from its stored record if
     /// there is one. A record that cannot be trusted is deleted with its
-    /// pieces; [`Download::discarded_record`] says why.
+    /// pieces; [`Driver::discarded_record`] says why.
     pub async fn open(transport: T, store: S, clock: K, options: Options) -> Result<Self, Error> {
         options.validate()?;
         let download = Self {
@@ -313,7 +313,7 @@ where
         Ok(self.store.save_record(&self.options.id, &record).await?)
     }
 
-    /// The options the download was opened with (see [`Download::url`]).
+    /// The options the download was opened with (see [`Driver::url`]).
     pub fn options(&self) -> &Options {
         &self.options
     }
@@ -393,7 +393,7 @@ where
     /// later (as a JS promise does): a `pause()` in between then counts.
     /// [`run`] does it itself otherwise.
     ///
-    /// [`run`]: Download::run
+    /// [`run`]: Driver::run
     pub fn begin(&self) -> Result<(), Error> {
         if self.phase.get() != Phase::Idle {
             return Err(already_running());
@@ -409,7 +409,7 @@ where
         Ok(())
     }
 
-    /// Undoes [`Download::begin`] when the run will not happen after all
+    /// Undoes [`Driver::begin`] when the run will not happen after all
     /// (e.g. another tab holds the download).
     pub fn abandon(&self) {
         if self.phase.get() == Phase::Begun {
@@ -456,7 +456,7 @@ where
     }
 
     /// The network is gone: stops every connection (storing what arrived)
-    /// and holds the run, without spending retries, until [`Download::resume`].
+    /// and holds the run, without spending retries, until [`Driver::resume`].
     pub fn suspend(&self) {
         if !self.suspended.replace(true) {
             *self.wake.borrow_mut() = Signal::new();

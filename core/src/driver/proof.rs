@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl<T, S, K> Download<T, S, K>
+impl<T, S, K> Driver<T, S, K>
 where
     T: Transport,
     S: Store<Chunk = ChunkOf<T>>,

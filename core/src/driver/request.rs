@@ -3,8 +3,9 @@
 //! the network is fast), and learning validators from it.
 
 use super::*;
+use std::future::Future;
 
-impl<T, S, K> Download<T, S, K>
+impl<T, S, K> Driver<T, S, K>
 where
     T: Transport,
     S: Store<Chunk = ChunkOf<T>>,
@@ -32,12 +33,11 @@ where
             if_range,
             headers: self.options.headers.clone(),
         };
-        let stall = self.clock.sleep(self.options.stall_timeout_ms);
-        match race(self.transport.send(&request), race(stall, halt.wait())).await {
-            Either::Left(Ok(response)) => Ok(response),
-            Either::Left(Err(e)) => Err(Fetched::Failed(e.into())),
-            Either::Right(Either::Left(())) => Err(Fetched::Failed(self.stalled())),
-            Either::Right(Either::Right(())) => Err(Fetched::Halted),
+        match self.wait(self.transport.send(&request), halt).await {
+            Waited::Done(Ok(response)) => Ok(response),
+            Waited::Done(Err(e)) => Err(Fetched::Failed(e.into())),
+            Waited::Stalled => Err(Fetched::Failed(self.stalled())),
+            Waited::Halted => Err(Fetched::Halted),
         }
     }
 
@@ -212,16 +212,13 @@ where
             }
             let chunk = match carry.take() {
                 Some(chunk) => chunk,
-                None => {
-                    let stall = self.clock.sleep(self.options.stall_timeout_ms);
-                    match race(body.next(), race(stall, halt.wait())).await {
-                        Either::Left(Ok(Some(chunk))) => chunk,
-                        Either::Left(Ok(None)) => break BodyEnd::Ended,
-                        Either::Left(Err(e)) => break BodyEnd::Broken(e.into()),
-                        Either::Right(Either::Left(())) => break BodyEnd::Broken(self.stalled()),
-                        Either::Right(Either::Right(())) => break BodyEnd::Halted,
-                    }
-                }
+                None => match self.wait(body.next(), halt).await {
+                    Waited::Done(Ok(Some(chunk))) => chunk,
+                    Waited::Done(Ok(None)) => break BodyEnd::Ended,
+                    Waited::Done(Err(e)) => break BodyEnd::Broken(e.into()),
+                    Waited::Stalled => break BodyEnd::Broken(self.stalled()),
+                    Waited::Halted => break BodyEnd::Halted,
+                },
             };
             let len = chunk.len();
             if skip >= len {
@@ -253,10 +250,9 @@ where
         want: u64,
         halt: &Signal,
     ) -> Option<(Vec<ChunkOf<T>>, u64, BodyEnd)> {
-        let stall = self.clock.sleep(self.options.stall_timeout_ms);
-        let (chunk, end) = match race(body.whole(), race(stall, halt.wait())).await {
-            Either::Left(None) => return None,
-            Either::Left(Some(Ok(chunk))) => match chunk.len() {
+        let (chunk, end) = match self.wait(body.whole(), halt).await {
+            Waited::Done(None) => return None,
+            Waited::Done(Some(Ok(chunk))) => match chunk.len() {
                 len if len == want => (chunk, BodyEnd::Done),
                 len if len > want => {
                     let range = ByteRange {
@@ -271,11 +267,9 @@ where
                 }
                 _ => (chunk, BodyEnd::Ended),
             },
-            Either::Left(Some(Err(e))) => return Some((Vec::new(), 0, BodyEnd::Broken(e.into()))),
-            Either::Right(Either::Left(())) => {
-                return Some((Vec::new(), 0, BodyEnd::Broken(self.stalled())))
-            }
-            Either::Right(Either::Right(())) => return Some((Vec::new(), 0, BodyEnd::Halted)),
+            Waited::Done(Some(Err(e))) => return Some((Vec::new(), 0, BodyEnd::Broken(e.into()))),
+            Waited::Stalled => return Some((Vec::new(), 0, BodyEnd::Broken(self.stalled()))),
+            Waited::Halted => return Some((Vec::new(), 0, BodyEnd::Halted)),
         };
         let got = chunk.len();
         let chunks = if got > 0 { vec![chunk] } else { Vec::new() };
@@ -335,7 +329,7 @@ where
     /// strict (an absent header cannot be told from a hidden one), so one
     /// cut off by the network still keeps what arrived once the run has seen
     /// the server send a range as it is (`identity_seen`, or
-    /// [`Download::prove_identity`]): a dropped connection must not cost
+    /// [`Driver::prove_identity`]): a dropped connection must not cost
     /// the block.
     pub(super) async fn read_kept(
         &self,
@@ -385,18 +379,28 @@ where
                 let length = "more bytes".into();
                 return BodyEnd::Wrong(ServerError::BodyLength { range, length }.into());
             }
-            let stall = self.clock.sleep(self.options.stall_timeout_ms);
-            match race(body.next(), race(stall, halt.wait())).await {
-                Either::Left(Ok(None)) if extra == after => return BodyEnd::Done,
-                Either::Left(Ok(None)) => {
+            match self.wait(body.next(), halt).await {
+                Waited::Done(Ok(None)) if extra == after => return BodyEnd::Done,
+                Waited::Done(Ok(None)) => {
                     let got = range.len() - (after - extra);
                     return BodyEnd::Wrong(too_short(range, got));
                 }
-                Either::Left(Ok(Some(chunk))) => extra = extra.saturating_add(chunk.len()),
-                Either::Left(Err(e)) => return BodyEnd::Broken(e.into()),
-                Either::Right(Either::Left(())) => return BodyEnd::Broken(self.stalled()),
-                Either::Right(Either::Right(())) => return BodyEnd::Halted,
+                Waited::Done(Ok(Some(chunk))) => extra = extra.saturating_add(chunk.len()),
+                Waited::Done(Err(e)) => return BodyEnd::Broken(e.into()),
+                Waited::Stalled => return BodyEnd::Broken(self.stalled()),
+                Waited::Halted => return BodyEnd::Halted,
             }
+        }
+    }
+
+    /// Waits for `step` (a response head, a chunk, a whole body) unless
+    /// nothing arrives for `stall_timeout_ms` or the round is halted first.
+    async fn wait<F: Future>(&self, step: F, halt: &Signal) -> Waited<F::Output> {
+        let stall = self.clock.sleep(self.options.stall_timeout_ms);
+        match race(step, race(stall, halt.wait())).await {
+            Either::Left(output) => Waited::Done(output),
+            Either::Right(Either::Left(())) => Waited::Stalled,
+            Either::Right(Either::Right(())) => Waited::Halted,
         }
     }
 
@@ -446,4 +450,12 @@ fn too_short(range: ByteRange, got: u64) -> Error {
         length: format!("{got} bytes"),
     }
     .into()
+}
+
+/// How waiting on the network ended ([`Driver::wait`]).
+enum Waited<O> {
+    Done(O),
+    /// Nothing arrived for `stall_timeout_ms`.
+    Stalled,
+    Halted,
 }
