@@ -2,6 +2,7 @@
 //! ETag, or samples fetched again and compared, on resume and once every
 //! byte is stored.
 
+use super::request::Answered;
 use super::*;
 
 impl<T, S, K> Driver<T, S, K>
@@ -75,25 +76,18 @@ where
         part: ByteRange,
         halt: &Signal,
     ) -> Result<(), Fetched<T::Body>> {
-        let mut response = self.send(Some(part), halt).await?;
-        let range = match self.check(&response.head, part) {
-            Checked::Range { range, .. } if range.start <= part.start && range.end >= part.end => {
-                range
-            }
-            Checked::Range { range: got, .. } => {
+        let response = self.send(Some(part), halt).await?;
+        let (mut response, range) = match self.answered(response, part) {
+            Answered::Range {
+                response, range, ..
+            } if range.start <= part.start && range.end >= part.end => (response, range),
+            Answered::Range { range: got, .. } => {
                 return Err(Fetched::Failed(
                     ServerError::WrongRange { asked: part, got }.into(),
                 ))
             }
-            Checked::Whole(None) => {
-                return Err(Fetched::Restart(
-                    RestartReason::RangesIgnored,
-                    Some(response),
-                ))
-            }
-            Checked::Whole(Some(change)) => return Err(self.changed(change, Some(response))),
-            Checked::Changed(change) => return Err(self.changed(change, None)),
-            Checked::EndOfFile { total, .. } => {
+            Answered::Other(fetched) => return Err(fetched),
+            Answered::EndOfFile { total, .. } => {
                 return Err(Fetched::Failed(
                     ServerError::Unsatisfiable {
                         asked: part,
@@ -102,7 +96,6 @@ where
                     .into(),
                 ))
             }
-            Checked::Rejected(e) => return Err(Fetched::Failed(e)),
         };
         // Bytes the runtime may have decoded are compared only once their
         // count proves they are the file's (as in `fetch`).

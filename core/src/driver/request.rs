@@ -46,6 +46,36 @@ where
         response::check(head, asked, &self.state.borrow().record, &self.url())
     }
 
+    /// A response to a range request: the range it sends (or the end of
+    /// the file), or what else it means for the run, the same wherever a
+    /// range is asked for.
+    pub(super) fn answered(
+        &self,
+        response: Response<T::Body>,
+        asked: ByteRange,
+    ) -> Answered<T::Body> {
+        match self.check(&response.head, asked) {
+            Checked::Range { range, total, same } => Answered::Range {
+                response,
+                range,
+                total,
+                same,
+            },
+            Checked::EndOfFile { total, same } => Answered::EndOfFile {
+                response,
+                total,
+                same,
+            },
+            Checked::Whole(None) => Answered::Other(Fetched::Restart(
+                RestartReason::RangesIgnored,
+                Some(response),
+            )),
+            Checked::Whole(Some(change)) => Answered::Other(self.changed(change, Some(response))),
+            Checked::Changed(change) => Answered::Other(self.changed(change, None)),
+            Checked::Rejected(e) => Answered::Other(Fetched::Failed(e)),
+        }
+    }
+
     /// What a change on the server means under `onServerChange`.
     pub(super) fn changed(
         &self,
@@ -68,31 +98,35 @@ where
         on_event: &dyn Fn(&Event),
     ) -> Fetched<T::Body> {
         let sent_at = self.clock.now_ms();
-        let mut response = match self.send(Some(claim), halt).await {
+        let response = match self.send(Some(claim), halt).await {
             Ok(response) => response,
             Err(fetched) => return fetched,
         };
-        let body_range = match self.check(&response.head, claim) {
-            Checked::Range { range, total, same } => {
+        let (mut response, body_range) = match self.answered(response, claim) {
+            Answered::Range {
+                response,
+                range,
+                total,
+                same,
+            } => {
                 if let Err(fetched) = self.prove(same, halt).await {
                     return fetched;
                 }
                 self.learn(&response.head, total);
-                range
+                (response, range)
             }
-            Checked::EndOfFile { total, same } => {
+            Answered::EndOfFile {
+                response,
+                total,
+                same,
+            } => {
                 if let Err(fetched) = self.prove(same, halt).await {
                     return fetched;
                 }
                 self.learn(&response.head, Some(total));
                 return Fetched::Progress;
             }
-            Checked::Whole(None) => {
-                return Fetched::Restart(RestartReason::RangesIgnored, Some(response))
-            }
-            Checked::Whole(Some(change)) => return self.changed(change, Some(response)),
-            Checked::Changed(change) => return self.changed(change, None),
-            Checked::Rejected(e) => return Fetched::Failed(e),
+            Answered::Other(fetched) => return fetched,
         };
         let Some(keep) = body_range.intersect(&claim) else {
             return Fetched::Failed(
@@ -458,4 +492,23 @@ enum Waited<O> {
     /// Nothing arrived for `stall_timeout_ms`.
     Stalled,
     Halted,
+}
+
+/// A range request's response, checked ([`Driver::answered`]).
+pub(super) enum Answered<B> {
+    /// A 206 for `range` (see [`Checked::Range`]).
+    Range {
+        response: Response<B>,
+        range: ByteRange,
+        total: Option<u64>,
+        same: bool,
+    },
+    /// A 416: the file ends at `total`, where the range starts.
+    EndOfFile {
+        response: Response<B>,
+        total: u64,
+        same: bool,
+    },
+    /// Not a range: what it means for the run.
+    Other(Fetched<B>),
 }
