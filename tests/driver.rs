@@ -1349,7 +1349,7 @@ fn slow_blocks_are_streamed() {
         .borrow()
         .iter()
         .all(|s| s.asked.is_some_and(|a| a.len() <= BLOCK)));
-    // The second connection waited its moment (an eighth of BULK_MS) for the
+    // The second connection waited its moment (an eighth of WHOLE_BLOCK_MS) for the
     // probe to show its speed, then joined it streaming, long before the
     // probe's body ended (about 2 s).
     let log = server.log.borrow();

@@ -104,7 +104,7 @@ pub trait Store {
     /// transport can keep it out of memory ([`Body::whole`]): a store that
     /// keeps such chunks as they are (IndexedDB's Blob values) saves copying
     /// every byte through the program. The driver asks for whole bodies
-    /// only where the network is fast (see `driver::BULK_MS`).
+    /// only where the network is fast (see `driver::WHOLE_BLOCK_MS`).
     ///
     /// [`Body::whole`]: super::transport::Body::whole
     fn takes_whole_bodies(&self) -> bool {

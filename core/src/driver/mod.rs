@@ -9,7 +9,7 @@
 //! the first missing block, never a HEAD); the others join it as soon as its
 //! response head makes the file known, not after its body (for a store that
 //! takes whole bodies, once its first bytes also show the network's speed:
-//! `JUDGE_PARTS`). A round ends when there is nothing left to claim, when
+//! `pace::JUDGE_MS`). A round ends when there is nothing left to claim, when
 //! `pause()` or `suspend()` is called, or when one connection fails or finds
 //! the file changed (then every other connection stops, keeping what it
 //! received).
@@ -26,12 +26,14 @@
 //!
 //! One idea per file, each an `impl` of [`Driver`]: this one is the
 //! public face (open, run, pause, the record); `round` runs rounds and their
-//! connections; `request` sends one request and reads its body; `proof`
+//! connections; `request` sends one request and reads its body; `pace`
+//! decides whether blocks are taken whole; `proof`
 //! proves stored bytes; `commit` stores a piece and its record; `hashing`
 //! checks `integrity` as the file is stored.
 
 mod commit;
 mod hashing;
+mod pace;
 mod proof;
 mod request;
 mod round;
@@ -53,6 +55,8 @@ use super::validator::{Change, EntityTag, Validators};
 use super::writers::{self, Running};
 use futures_util::future::{join, Either};
 use futures_util::lock::Mutex;
+use pace::Pace;
+pub use pace::WHOLE_BLOCK_MS;
 use std::cell::{Cell, RefCell};
 
 /// How a run ended without error.
@@ -95,20 +99,6 @@ pub const SAMPLE: u64 = 4 << 10;
 /// Rounds in a row that change nothing before the run calls it a bug; real
 /// runs never have more than one or two.
 const MAX_IDLE_ROUNDS: u32 = 100;
-/// When the last block to arrive came at least this fast (a block in this
-/// many milliseconds), connections take their next block whole, and of
-/// `Options::whole_block_size`, where the store wants that
-/// ([`Store::takes_whole_bodies`]): in a browser the body then never passes
-/// through the page (about 1.5× the throughput on a fast network).
-/// The price: progress moves a block at a time, and a body that fails
-/// part-way keeps nothing, so slower networks stream every block.
-pub const BULK_MS: u64 = 1_000;
-/// Before any block has come, the connections joining the probe give it up
-/// to `BULK_MS / JUDGE_PARTS` to show the network's speed: if the first
-/// `1 / JUDGE_PARTS` of its block comes at the [`BULK_MS`] pace, they take
-/// their first blocks whole too (on a fast network only the probe's block
-/// passes through the page); otherwise they stream, having lost that moment.
-const JUDGE_PARTS: u64 = 8;
 
 type ChunkOf<T> = <<T as Transport>::Body as Body>::Chunk;
 
@@ -157,10 +147,8 @@ pub struct Driver<T: Transport, S, K> {
     discarded: RefCell<Option<RecordError>>,
     /// The server's `Repr-Digest` for the file being downloaded, if it sent one.
     repr_digest: RefCell<Option<Expected>>,
-    /// The last block to arrive came fast enough to take the next ones whole ([`BULK_MS`]).
-    fast: Cell<bool>,
-    /// Fired when `fast` turns true in the current round ([`JUDGE_PARTS`]).
-    fast_seen: RefCell<Signal>,
+    /// Whether blocks are taken whole.
+    pace: Pace,
     /// The stored file hashed from its start so far, for `integrity`.
     hashed: RefCell<Option<Hashed>>,
     /// Fired (and replaced) by every commit: stored bytes for `hash_behind`.
@@ -226,7 +214,8 @@ where
     /// pieces; [`Driver::discarded_record`] says why.
     pub async fn open(transport: T, store: S, clock: K, options: Options) -> Result<Self, Error> {
         options.validate()?;
-        let download = Self {
+        let driver = Self {
+            pace: Pace::new(options.block_size),
             url: RefCell::new(options.url.clone()),
             state: RefCell::new(State {
                 record: Record::new(&options.id, &options.url, clock.now_ms()),
@@ -254,13 +243,11 @@ where
             commit_lock: Mutex::new(()),
             discarded: RefCell::new(None),
             repr_digest: RefCell::new(None),
-            fast: Cell::new(false),
-            fast_seen: RefCell::new(Signal::new()),
             hashed: RefCell::new(None),
             committed: RefCell::new(Signal::new()),
         };
-        download.load().await?;
-        Ok(download)
+        driver.load().await?;
+        Ok(driver)
     }
 
     /// Reads the stored record: what another download object (in this page

@@ -144,10 +144,8 @@ where
         let count = |n| {
             self.count_received(n, on_event);
             streamed.set(streamed.get() + n);
-            let judged = streamed.get().saturating_mul(JUDGE_PARTS) >= self.options.block_size;
-            if judged && !self.fast.get() && self.came_fast(streamed.get(), sent_at) {
-                self.set_fast(true);
-            }
+            let elapsed = self.clock.now_ms().saturating_sub(sent_at);
+            self.pace.streaming(streamed.get(), elapsed);
         };
         // Whole only when the body is exactly the claim: nothing to skip or leave.
         let whole = match take_whole && keep == body_range {
@@ -170,7 +168,9 @@ where
             (true, BodyEnd::Ended) => BodyEnd::Wrong(too_short(body_range, got)),
             (_, end) => end,
         };
-        self.set_fast(matches!(end, BodyEnd::Done) && self.came_fast(got, sent_at));
+        let elapsed = self.clock.now_ms().saturating_sub(sent_at);
+        self.pace
+            .block_ended(matches!(end, BodyEnd::Done), got, elapsed);
         let end = match end {
             // Cut off before this run saw the server send a range as it is:
             // kept only once a small range proves it does.
@@ -204,21 +204,6 @@ where
             _ if got > 0 => Fetched::Progress,
             BodyEnd::Ended => Fetched::Failed(ended_early()),
             BodyEnd::Broken(e) => Fetched::Failed(e),
-        }
-    }
-
-    /// Whether `got` bytes since `sent_at` came at a block per [`BULK_MS`] or
-    /// faster (u128: no overflow whatever the sizes).
-    pub(super) fn came_fast(&self, got: u64, sent_at: u64) -> bool {
-        let elapsed = self.clock.now_ms().saturating_sub(sent_at);
-        u128::from(got) * u128::from(BULK_MS)
-            >= u128::from(self.options.block_size) * u128::from(elapsed)
-    }
-
-    pub(super) fn set_fast(&self, fast: bool) {
-        self.fast.set(fast);
-        if fast {
-            self.fast_seen.borrow().fire();
         }
     }
 

@@ -126,13 +126,13 @@ where
             known.fire();
         }
         *self.known.borrow_mut() = known.clone();
-        let fast_seen = Signal::new();
-        *self.fast_seen.borrow_mut() = fast_seen.clone();
+        let turned_fast = self.pace.new_round();
         let judge = !known.is_fired() && self.store.takes_whole_bodies();
         let probe_ended = Signal::new();
         let done = Signal::new();
         let connection = |i| {
-            let (halt, known, fast_seen, probe_ended) = (&halt, &known, &fast_seen, &probe_ended);
+            let (halt, known, turned_fast, probe_ended) =
+                (&halt, &known, &turned_fast, &probe_ended);
             async move {
                 if i == 0 {
                     let end = self.connection(halt, on_event).await;
@@ -142,9 +142,9 @@ where
                 if let Either::Right(()) = race(known.wait(), probe_ended.wait()).await {
                     return RoundEnd::Ran;
                 }
-                if judge && !self.fast.get() {
-                    let moment = self.clock.sleep(BULK_MS / JUDGE_PARTS);
-                    race(fast_seen.wait(), race(moment, probe_ended.wait())).await;
+                if judge && !self.pace.is_fast() {
+                    let moment = self.clock.sleep(pace::JUDGE_MS);
+                    race(turned_fast.wait(), race(moment, probe_ended.wait())).await;
                 }
                 self.connection(halt, on_event).await
             }
@@ -186,7 +186,7 @@ where
             }
             // One decision for the claim's size and how its body is read: a
             // block of `whole_block_size` is never held in memory.
-            let take_whole = self.fast.get() && self.store.takes_whole_bodies();
+            let take_whole = self.pace.is_fast() && self.store.takes_whole_bodies();
             let claim = {
                 let block = match take_whole {
                     true => self.options.whole_block_size,
