@@ -203,15 +203,19 @@ fn validators_of(head: &ResponseHead, total: Option<u64>) -> Validators {
 /// counts the encoded bytes when the body is compressed, and an encoding
 /// hidden by CORS may be one: then the length is unknown.
 fn whole_length(head: &ResponseHead) -> Option<u64> {
-    let encoded = match &head.content_encoding {
-        Header::Present(encoding) => !is_identity(encoding),
-        Header::Hidden => true,
-        Header::Absent => false,
-    };
+    let encoded = says_encoded(head) || head.content_encoding.is_hidden();
     head.content_length
         .value()
         .filter(|_| !encoded)
         .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// Whether the head names a Content-Encoding other than `identity` (a
+/// hidden one names none).
+pub fn says_encoded(head: &ResponseHead) -> bool {
+    head.content_encoding
+        .value()
+        .is_some_and(|e| !is_identity(e))
 }
 
 fn is_identity(encoding: &str) -> bool {

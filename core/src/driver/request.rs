@@ -448,12 +448,8 @@ where
     /// Keeps the first `Repr-Digest` of the file, to check at completion.
     /// A compressed response's digest is of the compressed bytes: not ours.
     pub(super) fn take_digest(&self, head: &ResponseHead) {
-        let identity = head
-            .content_encoding
-            .value()
-            .is_none_or(|e| e.trim().eq_ignore_ascii_case("identity"));
         let mut kept = self.repr_digest.borrow_mut();
-        if identity && kept.is_none() {
+        if !response::says_encoded(head) && kept.is_none() {
             *kept = head
                 .repr_digest
                 .value()
