@@ -134,7 +134,7 @@ pub struct Driver<T: Transport, S, K> {
     /// The stored bytes are known to belong to the file the server has now.
     proven: Cell<bool>,
     /// ... and, with no strong ETag, were sampled again once all were stored.
-    proven_whole: Cell<bool>,
+    proven_at_end: Cell<bool>,
     /// A body whose encoding is hidden came exactly as long as its
     /// Content-Range in this run: the server sends ranges as they are, so
     /// a cut-off body's bytes are the file's ([`Driver::read_kept`]).
@@ -237,7 +237,7 @@ where
             suspended: Cell::new(false),
             wake: RefCell::new(Signal::new()),
             proven: Cell::new(false),
-            proven_whole: Cell::new(false),
+            proven_at_end: Cell::new(false),
             identity_seen: Cell::new(false),
             requests: Cell::new(0),
             commit_lock: Mutex::new(()),
@@ -424,7 +424,7 @@ where
             self.hashed.borrow_mut().take();
             self.proven
                 .set(self.state.borrow().record.pieces.is_empty());
-            self.proven_whole.set(false);
+            self.proven_at_end.set(false);
             self.identity_seen.set(false);
             self.drive(on_event).await
         }

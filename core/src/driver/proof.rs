@@ -165,7 +165,7 @@ where
         !record.complete
             && !strong
             && record.resumable
-            && !self.proven_whole.get()
+            && !self.proven_at_end.get()
             && !record.pieces.is_empty()
             && record.total().is_some_and(|t| record.pieces.covers(t))
     }
@@ -175,7 +175,7 @@ where
         let halt = self.halt.borrow().clone();
         match self.verify_stored(&halt).await {
             Ok(()) | Err(Fetched::Progress) => {
-                self.proven_whole.set(true);
+                self.proven_at_end.set(true);
                 RoundEnd::Ran
             }
             Err(Fetched::Halted) => RoundEnd::Halted,

@@ -149,7 +149,10 @@ where
         };
         // Whole only when the body is exactly the claim: nothing to skip or leave.
         let whole = match take_whole && keep == body_range {
-            true => self.read_whole(&mut response.body, keep.len(), halt).await,
+            true => {
+                self.read_whole_block(&mut response.body, keep.len(), halt)
+                    .await
+            }
             false => None,
         };
         let (chunks, got, end) = match whole {
@@ -263,7 +266,7 @@ where
 
     /// The body taken whole ([`Body::whole`]), within the stall timeout for
     /// all of it; `None` if the transport cannot, and the body is untouched.
-    pub(super) async fn read_whole(
+    pub(super) async fn read_whole_block(
         &self,
         body: &mut T::Body,
         want: u64,
@@ -297,7 +300,7 @@ where
 
     /// Streams a whole-file (200) response from byte 0, storing a piece per
     /// block. The record was reset before.
-    pub(super) async fn stream_whole(
+    pub(super) async fn stream_whole_file(
         &self,
         mut response: Response<T::Body>,
         on_event: &dyn Fn(&Event),

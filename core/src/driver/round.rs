@@ -35,7 +35,7 @@ where
             }
             let before = self.footprint();
             let end = match carried.take() {
-                Some(response) => self.stream_whole(response, on_event).await,
+                Some(response) => self.stream_whole_file(response, on_event).await,
                 None if proof => self.final_proof().await,
                 None => self.run_connections(on_event).await,
             };
@@ -102,15 +102,15 @@ where
     }
 
     /// What a round can change: stored bytes, what is known, whether proven.
-    pub(super) fn footprint(&self) -> (u64, Option<u64>, bool, bool, bool) {
+    pub(super) fn footprint(&self) -> Footprint {
         let state = self.state.borrow();
-        (
-            state.record.received(),
-            state.record.total(),
-            state.record.resumable,
-            self.proven.get(),
-            self.proven_whole.get(),
-        )
+        Footprint {
+            received: state.record.received(),
+            total: state.record.total(),
+            resumable: state.record.resumable,
+            proven: self.proven.get(),
+            proven_at_end: self.proven_at_end.get(),
+        }
     }
 
     /// One round of connections. While the file's length or range support
@@ -279,7 +279,7 @@ where
             self.store.reset(&self.options.id, &fresh.encode()).await?;
         }
         // Another file, or another try: its digest comes with its responses.
-        self.proven_whole.set(false);
+        self.proven_at_end.set(false);
         self.repr_digest.borrow_mut().take();
         self.hashed.borrow_mut().take();
         let mut state = self.state.borrow_mut();
@@ -287,4 +287,15 @@ where
         state.meter.reset();
         Ok(had_bytes)
     }
+}
+
+/// What a round can change; a round that changes none of it made no
+/// progress.
+#[derive(PartialEq, Eq)]
+pub(super) struct Footprint {
+    received: u64,
+    total: Option<u64>,
+    resumable: bool,
+    proven: bool,
+    proven_at_end: bool,
 }
