@@ -20,12 +20,13 @@ use resumable_fetch::core::integrity::{
 use resumable_fetch::core::options::{
     Options, MAX_BLOCK_SIZE, MAX_CONNECTIONS, MAX_RETRIES, MAX_STALL_TIMEOUT_MS, MIN_BLOCK_SIZE,
 };
-use resumable_fetch::core::plan::Pieces;
+use resumable_fetch::core::pieces::Pieces;
 use resumable_fetch::core::range::{ByteRange, ContentRange, ContentRangeError};
 use resumable_fetch::core::record::{Record, RecordError, RECORD_VERSION};
 use resumable_fetch::core::response::{self, Checked};
+use resumable_fetch::core::transport::Header;
 use resumable_fetch::core::transport::ResponseHead;
-use resumable_fetch::core::validator::{Change, EntityTag, Header, Sameness, Validators};
+use resumable_fetch::core::validator::{Change, EntityTag, Sameness, Validators};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 /// Cases per property: the cheap ones run `MANY`, those whose inputs cost

@@ -10,6 +10,7 @@ pub mod filename;
 pub mod integrity;
 pub mod memory;
 pub mod options;
+pub mod pieces;
 pub mod plan;
 pub mod progress;
 pub mod range;

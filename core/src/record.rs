@@ -16,7 +16,7 @@
 //! count)`, so a finished 5 GiB download of 8 MiB blocks is a few bytes, not
 //! 640 entries.
 
-use super::plan::Pieces;
+use super::pieces::Pieces;
 use super::range::ByteRange;
 use super::validator::{EntityTag, Validators};
 use std::fmt;

@@ -9,8 +9,9 @@ use super::error::{Error, ServerError};
 use super::filename;
 use super::range::{ByteRange, ContentRange, ContentRangeError};
 use super::record::Record;
+use super::transport::Header;
 use super::transport::ResponseHead;
-use super::validator::{Change, EntityTag, Header, Sameness, Validators};
+use super::validator::{Change, EntityTag, Sameness, Validators};
 
 /// How a response fits a request for `asked`.
 #[derive(Debug, PartialEq)]

@@ -9,39 +9,8 @@
 
 use std::fmt;
 
-/// A response header as the transport could read it.
-///
-/// In a browser a cross-origin response hides every header the server did not
-/// list in `Access-Control-Expose-Headers`: it reads as null exactly like a
-/// header that was never sent. The transport tells the two apart where it can
-/// (a CORS response, a header that is not CORS-safelisted) because the fix is
-/// different: "hidden" is a server configuration the user can change.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub enum Header {
-    #[default]
-    Absent,
-    Hidden,
-    Present(String),
-}
-
-impl Header {
-    pub fn value(&self) -> Option<&str> {
-        match self {
-            Header::Present(v) => Some(v.as_str()),
-            _ => None,
-        }
-    }
-
-    pub fn is_hidden(&self) -> bool {
-        matches!(self, Header::Hidden)
-    }
-}
-
-impl From<Option<&str>> for Header {
-    fn from(v: Option<&str>) -> Self {
-        v.map_or(Header::Absent, |v| Header::Present(v.to_string()))
-    }
-}
+// TEMP-REEXPORT until tests/driver's split lands
+pub use super::transport::Header;
 
 /// An entity tag (RFC 9110 §8.8.3).
 #[derive(Clone, Debug, PartialEq, Eq)]

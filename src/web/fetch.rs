@@ -5,8 +5,8 @@
 
 use super::js;
 use crate::core::range::ByteRange;
+use crate::core::transport::Header;
 use crate::core::transport::{self, Body, Chunk, ResponseHead, Transport, TransportError};
-use crate::core::validator::Header;
 use js_sys::{Array, Promise, Uint8Array};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;

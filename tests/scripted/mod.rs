@@ -7,10 +7,10 @@ use futures::executor::block_on;
 use resumable_fetch::core::clock::Clock;
 use resumable_fetch::core::memory::MemoryStore;
 use resumable_fetch::core::range::ByteRange;
+use resumable_fetch::core::transport::Header;
 use resumable_fetch::core::transport::{
     Body, Request, Response, ResponseHead, Transport, TransportError,
 };
-use resumable_fetch::core::validator::Header;
 use resumable_fetch::core::{Driver, Event, Options, StoreError, StoreErrorKind};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
