@@ -1,7 +1,7 @@
 //! The store a download uses, chosen from the `store` option.
 
+use super::chunk::WebChunk;
 use super::custom::CustomStore;
-use super::fetch::WebChunk;
 use super::idb::IdbStore;
 use super::opfs::OpfsStore;
 use crate::core::memory::MemoryStore;

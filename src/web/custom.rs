@@ -14,7 +14,7 @@
 //! A store may also take part in the one-writer lock with `lock(id)`
 //! (`DownloadLock` calls it), for other processes sharing its files.
 
-use super::fetch::WebChunk;
+use super::chunk::WebChunk;
 use super::js;
 use crate::core::range::ByteRange;
 use crate::core::record::Record;

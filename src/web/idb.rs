@@ -17,7 +17,7 @@
 //! Every transaction is opened, filled and awaited with no network await in
 //! between (a transaction left idle across an await would auto-commit).
 
-use super::fetch::WebChunk;
+use super::chunk::WebChunk;
 use super::js;
 use crate::core::range::ByteRange;
 use crate::core::small_map::SmallMap;

@@ -3,6 +3,7 @@
 //! in `core`.
 
 pub mod backend;
+pub mod chunk;
 pub mod clock;
 pub mod custom;
 pub mod fetch;
@@ -14,5 +15,6 @@ pub mod opfs;
 pub mod save;
 
 pub use backend::{Backend, StoreChoice};
+pub use chunk::WebChunk;
 pub use clock::JsClock;
-pub use fetch::{FetchTransport, WebChunk};
+pub use fetch::FetchTransport;

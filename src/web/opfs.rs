@@ -13,8 +13,8 @@
 //! right after, so a paused download holds no lock another worker or tab
 //! would trip over.
 
+use super::chunk::WebChunk;
 use super::clock::JsClock;
-use super::fetch::WebChunk;
 use super::idb::IdbStore;
 use super::js;
 use crate::core::clock::Clock;
