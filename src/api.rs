@@ -6,6 +6,7 @@
 mod host;
 mod local;
 mod options;
+mod protocol;
 mod remote;
 mod types;
 

@@ -3,6 +3,7 @@
 //! (`remote.rs` has the messages) and sends each reply and event with a
 //! snapshot of the download.
 
+use super::protocol::{self, Forwarded, Op};
 use super::{error_parts, object, to_js, Download};
 use crate::core::small_map::SmallMap;
 use crate::core::Error;
@@ -32,7 +33,7 @@ pub fn serve_downloads() -> Result<(), JsValue> {
     });
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget(); // serves for the worker's lifetime
-    scope.post_message(&object(&[("ready", true.into())]))
+    scope.post_message(&object(&[(protocol::READY, true.into())]))
 }
 
 fn post(message: &JsValue) {
@@ -44,28 +45,30 @@ fn post(message: &JsValue) {
 }
 
 async fn answer(message: JsValue) {
-    let handle = js::get(&message, "handle").as_f64().map(|h| h as u32);
+    let handle = js::get(&message, protocol::HANDLE)
+        .as_f64()
+        .map(|h| h as u32);
     let result = perform(&message, handle).await;
-    let reply = object(&[("call", js::get(&message, "call"))]);
+    let reply = object(&[(protocol::CALL, js::get(&message, protocol::CALL))]);
     let set = |key: &str, value: &JsValue| {
         let _ = js_sys::Reflect::set(&reply, &key.into(), value);
     };
     match result {
         Ok((value, handle)) => {
-            set("ok", &value);
+            set(protocol::OK, &value);
             if let Some(h) = handle {
-                set("handle", &h.into());
+                set(protocol::HANDLE, &h.into());
                 if let Some(snapshot) = snapshot_of(h) {
-                    set("snapshot", &snapshot);
+                    set(protocol::SNAPSHOT, &snapshot);
                 }
             }
         }
         Err(error) => {
             // A value that is no DownloadError reads as INTERNAL on the page.
-            set("error", &error_parts(&error));
+            set(protocol::ERROR, &error_parts(&error));
             if let Some(snapshot) = handle.and_then(snapshot_of) {
-                set("handle", &handle.into());
-                set("snapshot", &snapshot);
+                set(protocol::HANDLE, &handle.into());
+                set(protocol::SNAPSHOT, &snapshot);
             }
         }
     }
@@ -77,17 +80,23 @@ async fn perform(
     message: &JsValue,
     handle: Option<u32>,
 ) -> Result<(JsValue, Option<u32>), JsValue> {
-    let op = js::get(message, "op").as_string().unwrap_or_default();
-    if op == "open" {
-        let url = js::get(message, "url").as_string().unwrap_or_default();
-        let download = Download::open_here(url, js::get(message, "options")).await?;
+    let name = js::get(message, protocol::OP)
+        .as_string()
+        .unwrap_or_default();
+    let op =
+        Op::parse(&name).ok_or_else(|| to_js(Error::Internal(format!("unknown call {name}"))))?;
+    if op == Op::Open {
+        let url = js::get(message, protocol::URL)
+            .as_string()
+            .unwrap_or_default();
+        let download = Download::open_here(url, js::get(message, protocol::OPTIONS)).await?;
         let handle = NEXT_HANDLE.with(|n| n.replace(n.get().wrapping_add(1)));
         forward_events(&download, handle);
         HOSTED.with(|h| h.borrow_mut().insert(handle, download));
         let opened = object(&[
-            ("handle", handle.into()),
+            (protocol::HANDLE, handle.into()),
             (
-                "snapshot",
+                protocol::SNAPSHOT,
                 snapshot_of(handle).unwrap_or(JsValue::UNDEFINED),
             ),
         ]);
@@ -95,45 +104,47 @@ async fn perform(
     }
     let download = handle
         .and_then(|h| HOSTED.with(|hosted| hosted.borrow().get(&h).cloned()))
-        .ok_or_else(|| to_js(Error::Internal(format!("no download for {op}()"))))?;
-    let value = match op.as_str() {
-        "start" => JsFuture::from(download.start()).await?,
-        "pause" => JsFuture::from(download.pause()).await?,
-        "cancel" => JsFuture::from(download.cancel()).await?,
-        "blob" => JsFuture::from(download.blob()).await?,
-        "setUrl" => {
-            let url = js::get(message, "arg").as_string().unwrap_or_default();
+        .ok_or_else(|| to_js(Error::Internal(format!("no download for {name}()"))))?;
+    let value = match op {
+        Op::Open => return Err(to_js(Error::Internal("open of an open download".into()))),
+        Op::Start => JsFuture::from(download.start()).await?,
+        Op::Pause => JsFuture::from(download.pause()).await?,
+        Op::Cancel => JsFuture::from(download.cancel()).await?,
+        Op::Blob => JsFuture::from(download.blob()).await?,
+        Op::SetUrl => {
+            let url = js::get(message, protocol::ARG)
+                .as_string()
+                .unwrap_or_default();
             download.set_url(url)?;
             JsValue::UNDEFINED
         }
-        "close" => {
+        Op::Close => {
             if let Some(h) = handle {
                 HOSTED.with(|hosted| hosted.borrow_mut().remove(&h));
             }
             return Ok((JsValue::UNDEFINED, None));
         }
-        other => return Err(to_js(Error::Internal(format!("unknown call {other}")))),
     };
     Ok((value, handle))
 }
 
 /// Sends the download's progress and restart events to the page.
 fn forward_events(download: &Download, handle: u32) {
-    let forward = |event: &'static str| -> Function {
+    let forward = |event: Forwarded| -> Function {
         Closure::<dyn Fn(JsValue)>::new(move |payload: JsValue| {
             let snapshot = snapshot_of(handle).unwrap_or(JsValue::UNDEFINED);
             post(&object(&[
-                ("event", event.into()),
-                ("handle", handle.into()),
-                ("payload", payload),
-                ("snapshot", snapshot),
+                (protocol::EVENT, event.name().into()),
+                (protocol::HANDLE, handle.into()),
+                (protocol::PAYLOAD, payload),
+                (protocol::SNAPSHOT, snapshot),
             ]));
         })
         .into_js_value()
         .unchecked_into()
     };
-    download.set_onprogress(Some(forward("progress")));
-    download.set_onrestart(Some(forward("restart")));
+    download.set_onprogress(Some(forward(Forwarded::Progress)));
+    download.set_onrestart(Some(forward(Forwarded::Restart)));
 }
 
 fn snapshot_of(handle: u32) -> Option<JsValue> {

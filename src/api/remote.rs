@@ -8,6 +8,7 @@
 //! snapshot? }` in reply; `{ event, handle, payload, snapshot }` for
 //! progress and restarts.
 
+use super::protocol::{self, Forwarded, Op};
 use super::{absolute_url, error_from_parts, error_parts, object, to_js, Handle, Handlers, Parsed};
 use crate::core::small_map::SmallMap;
 use crate::core::Error;
@@ -67,7 +68,7 @@ impl Link {
         let weak = Rc::downgrade(&link);
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let data = event.data();
-            if js::get(&data, "ready").is_truthy() {
+            if js::get(&data, protocol::READY).is_truthy() {
                 let _ = resolve_ready.call0(&JsValue::NULL);
             } else if let Some(link) = weak.upgrade() {
                 link.receive(&data);
@@ -102,13 +103,13 @@ impl Link {
 
     /// A reply or an event from the worker.
     fn receive(&self, data: &JsValue) {
-        let handle = js::get(data, "handle").as_f64().map(|h| h as u32);
+        let handle = js::get(data, protocol::HANDLE).as_f64().map(|h| h as u32);
         let proxy = handle.and_then(|h| self.proxies.borrow().get(&h).and_then(Weak::upgrade));
-        let snapshot = js::get(data, "snapshot");
+        let snapshot = js::get(data, protocol::SNAPSHOT);
         if let (Some(proxy), true) = (&proxy, snapshot.is_object()) {
             *proxy.snapshot.borrow_mut() = snapshot;
         }
-        if let Some(call) = js::get(data, "call").as_f64() {
+        if let Some(call) = js::get(data, protocol::CALL).as_f64() {
             let settle = self.pending.borrow_mut().remove(&(call as u32));
             if let Some(settle) = settle {
                 let _ = settle.call1(&JsValue::NULL, data);
@@ -116,11 +117,12 @@ impl Link {
             return;
         }
         if let Some(proxy) = proxy {
-            let payload = js::get(data, "payload");
-            match js::get(data, "event").as_string().as_deref() {
-                Some("progress") => proxy.handlers.progress(&payload),
-                Some("restart") => proxy.handlers.restart(&payload),
-                _ => {}
+            let payload = js::get(data, protocol::PAYLOAD);
+            let event = js::get(data, protocol::EVENT).as_string();
+            match event.as_deref().and_then(Forwarded::parse) {
+                Some(Forwarded::Progress) => proxy.handlers.progress(&payload),
+                Some(Forwarded::Restart) => proxy.handlers.restart(&payload),
+                None => {}
             }
         }
     }
@@ -131,7 +133,7 @@ impl Link {
         JsFuture::from(self.ready.clone()).await?;
         let id = self.next_call.get();
         self.next_call.set(id.wrapping_add(1));
-        let _ = Reflect::set(&message, &"call".into(), &id.into());
+        let _ = Reflect::set(&message, &protocol::CALL.into(), &id.into());
         let mut settle = None;
         let reply = Promise::new(&mut |resolve, _| settle = Some(resolve));
         if let Some(settle) = settle {
@@ -145,11 +147,11 @@ impl Link {
             )));
         }
         let reply = JsFuture::from(reply).await?;
-        let error = js::get(&reply, "error");
+        let error = js::get(&reply, protocol::ERROR);
         if error.is_object() {
             return Err(error_from_parts(&error));
         }
-        Ok(js::get(&reply, "ok"))
+        Ok(js::get(&reply, protocol::OK))
     }
 }
 
@@ -167,16 +169,17 @@ impl Remote {
     /// Opens the download in the worker (starting the worker if needed).
     pub async fn open(url: &str, options: JsValue) -> Result<Rc<Self>, JsValue> {
         let link = Link::get().map_err(to_js)?;
-        let message = request("open", None, &[("url", url.into()), ("options", options)]);
+        let fields = [(protocol::URL, url.into()), (protocol::OPTIONS, options)];
+        let message = request(Op::Open, None, &fields);
         let opened = link.call(message).await?;
-        let handle = js::get(&opened, "handle")
+        let handle = js::get(&opened, protocol::HANDLE)
             .as_f64()
             .ok_or_else(|| to_js(Error::Internal("the worker sent no handle".into())))?
             as u32;
         let remote = Rc::new(Self {
             link: link.clone(),
             handle,
-            snapshot: RefCell::new(js::get(&opened, "snapshot")),
+            snapshot: RefCell::new(js::get(&opened, protocol::SNAPSHOT)),
             run: RefCell::new(None),
             asked_persistence: Cell::new(false),
             handlers: Handlers::default(),
@@ -187,9 +190,9 @@ impl Remote {
         Ok(remote)
     }
 
-    fn request(&self, op: &str, arg: JsValue) -> Promise {
+    fn request(&self, op: Op, arg: JsValue) -> Promise {
         let link = self.link.clone();
-        let message = request(op, Some(self.handle), &[("arg", arg)]);
+        let message = request(op, Some(self.handle), &[(protocol::ARG, arg)]);
         future_to_promise(async move { link.call(message).await })
     }
 
@@ -213,7 +216,7 @@ impl Handle for Remote {
         }
         let previous = self.field("state");
         self.set_field("state", &"running".into());
-        let sent = self.request("start", JsValue::UNDEFINED);
+        let sent = self.request(Op::Start, JsValue::UNDEFINED);
         let remote = self.clone();
         let run = future_to_promise(async move {
             let result = JsFuture::from(sent).await;
@@ -229,18 +232,18 @@ impl Handle for Remote {
     }
 
     fn pause(&self) -> Promise {
-        self.request("pause", JsValue::UNDEFINED)
+        self.request(Op::Pause, JsValue::UNDEFINED)
     }
 
     fn cancel(self: Rc<Self>) -> Promise {
-        self.request("cancel", JsValue::UNDEFINED)
+        self.request(Op::Cancel, JsValue::UNDEFINED)
     }
 
     fn set_url(&self, url: &str) -> Result<(), Error> {
         let url = absolute_url(url)?;
         self.set_field("url", &url.as_str().into());
         // Calls reach the worker in order: a start() after this uses the new URL.
-        let sent = self.request("setUrl", url.into());
+        let sent = self.request(Op::SetUrl, url.into());
         wasm_bindgen_futures::spawn_local(async move {
             if let Err(e) = JsFuture::from(sent).await {
                 web_sys::console::error_2(
@@ -253,7 +256,7 @@ impl Handle for Remote {
     }
 
     fn blob(self: Rc<Self>) -> Promise {
-        self.request("blob", JsValue::UNDEFINED)
+        self.request(Op::Blob, JsValue::UNDEFINED)
     }
 
     fn id(&self) -> String {
@@ -290,7 +293,7 @@ impl Drop for Remote {
     fn drop(&mut self) {
         self.link.proxies.borrow_mut().remove(&self.handle);
         let link = self.link.clone();
-        let message = request("close", Some(self.handle), &[]);
+        let message = request(Op::Close, Some(self.handle), &[]);
         wasm_bindgen_futures::spawn_local(async move {
             let _ = link.call(message).await;
         });
@@ -327,10 +330,10 @@ pub(super) fn options_for_worker(options: &JsValue, parsed: &Parsed) -> Result<J
     Ok(copy.into())
 }
 
-fn request(op: &str, handle: Option<u32>, fields: &[(&str, JsValue)]) -> Object {
-    let message: Object = object(&[("op", op.into())]).unchecked_into();
+fn request(op: Op, handle: Option<u32>, fields: &[(&str, JsValue)]) -> Object {
+    let message: Object = object(&[(protocol::OP, op.name().into())]).unchecked_into();
     if let Some(handle) = handle {
-        let _ = Reflect::set(&message, &"handle".into(), &handle.into());
+        let _ = Reflect::set(&message, &protocol::HANDLE.into(), &handle.into());
     }
     for (key, value) in fields {
         let _ = Reflect::set(&message, &(*key).into(), value);
@@ -340,7 +343,7 @@ fn request(op: &str, handle: Option<u32>, fields: &[(&str, JsValue)]) -> Object 
 
 /// A reply carrying `error`, for calls the worker can no longer answer.
 fn failed_reply(error: &JsValue) -> JsValue {
-    object(&[("error", error_parts(error))])
+    object(&[(protocol::ERROR, error_parts(error))])
 }
 
 fn not_started(why: &str) -> Error {
