@@ -4,6 +4,7 @@
 //! file. They are checked over the stored bytes, read back in parts, when
 //! the last piece is stored.
 
+use super::codec::{base64_decode, base64_encode};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use std::fmt;
 
@@ -226,51 +227,6 @@ fn digest_len(algorithm: Algorithm) -> usize {
     }
 }
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// Standard or URL-safe base64, padded or not; `None` for anything else.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut bits, mut count) = (0u32, 0);
-    for c in text.bytes() {
-        let value = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        bits = bits << 6 | u32::from(value);
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-        }
-    }
-    // Leftover bits must be zero padding, and a lone character is not a byte.
-    (count < 6 && bits & ((1 << count) - 1) == 0).then_some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,20 +242,6 @@ mod tests {
             check.update(part);
         }
         check.finish()
-    }
-
-    #[test]
-    fn base64_round_trips_and_rejects_garbage() {
-        for len in 0..70 {
-            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
-            let text = base64_encode(&bytes);
-            assert_eq!(base64_decode(&text), Some(bytes.clone()), "{text}");
-            assert_eq!(base64_decode(text.trim_end_matches('=')), Some(bytes));
-        }
-        assert_eq!(base64_decode("-_8"), base64_decode("+/8"), "URL-safe");
-        for bad in ["a", "ab!c", "ab c", "AB=C", "AR"] {
-            assert_eq!(base64_decode(bad), None, "{bad}");
-        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! natively. The package re-exports it as `resumable_fetch::core`.
 
 pub mod clock;
+pub mod codec;
 pub mod driver;
 pub mod error;
 pub mod filename;

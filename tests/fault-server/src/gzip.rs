@@ -65,31 +65,8 @@ impl StoredGzip {
     }
 }
 
-/// CRC-32 (IEEE), as gzip's trailer needs it; `crc` continues a running one.
-pub fn crc32(crc: u32, bytes: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    !bytes.iter().fold(!crc, |c, &b| {
-        TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8)
-    })
-}
+/// CRC-32 (IEEE), as gzip's trailer needs it: the library's own.
+pub use resumable_fetch_core::codec::crc32;
 
 #[cfg(test)]
 mod tests {

@@ -88,25 +88,9 @@ pub fn digest(data: &[u8]) -> [u8; 32] {
 }
 
 /// Lower-case hex of `bytes`.
-/// Standard base64 with padding, as `Repr-Digest` and SRI write digests.
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize])
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
+/// Standard base64 with padding, as `Repr-Digest` and SRI write digests:
+/// the library's own.
+pub use resumable_fetch_core::codec::base64_encode as base64;
 
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
