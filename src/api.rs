@@ -3,6 +3,8 @@
 //! turns every failure into a `DownloadError` (a real `Error` with a stable
 //! `code`). No download logic lives here.
 
+mod convert;
+mod handlers;
 mod host;
 mod local;
 mod options;
@@ -15,13 +17,14 @@ use crate::core::record::Record;
 use crate::core::{self, filename, Error, OnServerChange, Options};
 use crate::web::lock::{DownloadLock, SweepLock};
 use crate::web::{js, Backend, FetchTransport, StoreChoice};
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use convert::{error_from_parts, error_parts, info, object, to_js};
+use handlers::Handlers;
+use js_sys::{Array, Function, Promise};
 use local::Local;
 use options::{
     absolute_url, option, parse_options, parse_prune, store_selection, Parsed, OPTION_NAMES,
 };
 use remote::Remote;
-use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -73,33 +76,6 @@ trait Handle {
     fn store(&self) -> String;
     fn resumable(&self) -> Option<bool>;
     fn handlers(&self) -> &Handlers;
-}
-
-/// The application's `onprogress` and `onrestart`.
-#[derive(Default)]
-struct Handlers {
-    onprogress: RefCell<Option<Function>>,
-    onrestart: RefCell<Option<Function>>,
-}
-
-impl Handlers {
-    fn progress(&self, event: &JsValue) {
-        call_handler(&self.onprogress, event);
-    }
-
-    fn restart(&self, event: &JsValue) {
-        call_handler(&self.onrestart, event);
-    }
-}
-
-/// Calls the application's handler; one that throws cannot stop the download.
-fn call_handler(handler: &RefCell<Option<Function>>, event: &JsValue) {
-    let handler = handler.borrow().clone();
-    if let Some(handler) = handler {
-        if let Err(e) = handler.call1(&JsValue::NULL, event) {
-            web_sys::console::error_2(&"resumable-fetch: an event handler threw".into(), &e);
-        }
-    }
 }
 
 #[wasm_bindgen]
@@ -342,68 +318,4 @@ async fn prune_one(backend: &Backend, id: &str, max_age: u64) -> Result<bool, Er
         core::store::Store::remove(backend, id).await?;
     }
     Ok(stale)
-}
-
-/// A `DownloadError`: a real `Error` named `DownloadError` with a `code`.
-fn to_js(error: Error) -> JsValue {
-    download_error(&error.to_string(), error.code())
-}
-
-fn download_error(message: &str, code: &str) -> JsValue {
-    let js_error = js_sys::Error::new(message);
-    js_error.set_name("DownloadError");
-    let _ = Reflect::set(&js_error, &"code".into(), &code.into());
-    js_error.into()
-}
-
-/// A DownloadError as `{ message, code }`, which crosses to and from a
-/// worker (a cloned Error loses its `code`); `error_from_parts` undoes it.
-fn error_parts(error: &JsValue) -> JsValue {
-    object(&[
-        ("message", js::get(error, "message")),
-        ("code", js::get(error, "code")),
-    ])
-}
-
-/// The DownloadError a worker reported as `{ message, code }`.
-fn error_from_parts(parts: &JsValue) -> JsValue {
-    download_error(
-        &js::get(parts, "message").as_string().unwrap_or_default(),
-        &js::get(parts, "code")
-            .as_string()
-            .unwrap_or_else(|| "INTERNAL".into()),
-    )
-}
-
-fn object(fields: &[(&str, JsValue)]) -> JsValue {
-    let obj = Object::new();
-    for (key, value) in fields {
-        let _ = Reflect::set(&obj, &(*key).into(), value);
-    }
-    obj.into()
-}
-
-fn info(record: &Record, store: &str) -> JsValue {
-    object(&[
-        ("id", record.id.as_str().into()),
-        ("url", record.url.as_str().into()),
-        ("received", (record.received() as f64).into()),
-        ("total", record.total().map(|t| t as f64).into()),
-        (
-            "state",
-            if record.complete {
-                "complete"
-            } else {
-                "partial"
-            }
-            .into(),
-        ),
-        ("store", store.into()),
-        (
-            "filename",
-            filename::choose(None, record.server_filename.as_deref(), &record.url).into(),
-        ),
-        ("createdAt", (record.created_at as f64).into()),
-        ("updatedAt", (record.updated_at as f64).into()),
-    ])
 }

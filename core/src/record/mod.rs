@@ -16,11 +16,14 @@
 //! count)`, so a finished 5 GiB download of 8 MiB blocks is a few bytes, not
 //! 640 entries.
 
-use super::codec::crc32;
-use super::pieces::Pieces;
-use super::range::ByteRange;
-use super::validator::{EntityTag, Validators};
+mod wire;
+
+use crate::codec::crc32;
+use crate::pieces::Pieces;
+use crate::range::ByteRange;
+use crate::validator::{EntityTag, Validators};
 use std::fmt;
+use wire::{Reader, Writer};
 
 const MAGIC: &[u8; 4] = b"RFRC";
 /// Version 2 added `verified`; version 1 records are still read.
@@ -47,7 +50,7 @@ pub struct Record {
     /// The `integrity` the complete file matched ([`Expected::fingerprint`]),
     /// so that opening it again with the same one does not hash it again.
     ///
-    /// [`Expected::fingerprint`]: super::integrity::Expected::fingerprint
+    /// [`Expected::fingerprint`]: crate::integrity::Expected::fingerprint
     pub verified: Option<String>,
 }
 
@@ -281,98 +284,6 @@ fn runs(pieces: &Pieces) -> Vec<(u64, u64, u64)> {
         }
     }
     runs
-}
-
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn u64(&mut self, mut v: u64) {
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                self.0.push(byte);
-                return;
-            }
-            self.0.push(byte | 0x80);
-        }
-    }
-    fn str(&mut self, s: &str) {
-        self.u64(s.len() as u64);
-        self.0.extend_from_slice(s.as_bytes());
-    }
-    fn opt_u64(&mut self, v: Option<u64>) {
-        match v {
-            None => self.u64(0),
-            Some(v) => {
-                self.u64(1);
-                self.u64(v)
-            }
-        }
-    }
-    fn opt_str(&mut self, v: Option<&str>) {
-        match v {
-            None => self.u64(0),
-            Some(v) => {
-                self.u64(1);
-                self.str(v)
-            }
-        }
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn u64(&mut self) -> Result<u64, RecordError> {
-        let mut v = 0u64;
-        for i in 0..10 {
-            let (&byte, rest) = self
-                .0
-                .split_first()
-                .ok_or(RecordError::Corrupt("truncated"))?;
-            self.0 = rest;
-            let bits = u64::from(byte & 0x7f);
-            if i == 9 && bits > 1 {
-                return Err(RecordError::Corrupt("number too large"));
-            }
-            v |= bits << (7 * i);
-            if byte & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(RecordError::Corrupt("number too large"))
-    }
-    fn str(&mut self) -> Result<String, RecordError> {
-        let len = self.u64()?;
-        if len > self.0.len() as u64 {
-            return Err(RecordError::Corrupt("truncated"));
-        }
-        let (s, rest) = self.0.split_at(len as usize);
-        self.0 = rest;
-        String::from_utf8(s.to_vec()).map_err(|_| RecordError::Corrupt("text is not UTF-8"))
-    }
-    fn flag(&mut self) -> Result<bool, RecordError> {
-        match self.u64()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(RecordError::Corrupt("bad option tag")),
-        }
-    }
-    fn opt_u64(&mut self) -> Result<Option<u64>, RecordError> {
-        Ok(if self.flag()? {
-            Some(self.u64()?)
-        } else {
-            None
-        })
-    }
-    fn opt_str(&mut self) -> Result<Option<String>, RecordError> {
-        Ok(if self.flag()? {
-            Some(self.str()?)
-        } else {
-            None
-        })
-    }
 }
 
 #[cfg(test)]
