@@ -31,17 +31,9 @@ pub async fn check<S: Store>(
     lose: Option<LoseData<'_>>,
 ) -> Result<(), String> {
     let id = |name: &str| format!("{prefix}-{name}");
-    let a = ByteRange {
-        start: 0,
-        end: 1000,
-    };
-    let b = ByteRange {
-        start: 1000,
-        end: 1500,
-    };
-    let bytes: Vec<u8> = (0..1500u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (a, b) = (A, B);
+    let bytes = file(7);
     let slice = |r: ByteRange| &bytes[r.start as usize..r.end as usize];
-    let failed = |what: &str, e: super::StoreError| format!("{what} failed: {e}");
 
     // Nothing stored: no record.
     let absent = id("absent");
@@ -198,17 +190,9 @@ pub async fn check_crashes<S: Store>(
     prefix: &str,
     chunk: &dyn Fn(&[u8]) -> S::Chunk,
 ) -> Result<(), String> {
-    let a = ByteRange {
-        start: 0,
-        end: 1000,
-    };
-    let b = ByteRange {
-        start: 1000,
-        end: 1500,
-    };
-    let bytes: Vec<u8> = (0..1500u32).map(|i| (i * 13 % 251) as u8 + 1).collect();
+    let (a, b) = (A, B);
+    let bytes = file(13);
     let slice = |r: ByteRange| &bytes[r.start as usize..r.end as usize];
-    let failed = |what: &str, e: super::StoreError| format!("{what} failed: {e}");
     let operations = ["a first write", "a second write", "reset", "remove"];
     for (o, operation) in operations.into_iter().enumerate() {
         // Bounded: no store operation here takes this many steps.
@@ -284,6 +268,26 @@ async fn cut<F: Future>(step: F, budget: &Cell<usize>) -> Option<F::Output> {
         Poll::Pending => Poll::Ready(None),
     })
     .await
+}
+
+/// The two pieces of the 1500-byte file every check stores.
+const A: ByteRange = ByteRange {
+    start: 0,
+    end: 1000,
+};
+const B: ByteRange = ByteRange {
+    start: 1000,
+    end: 1500,
+};
+
+/// The file's bytes, none of them zero (a hole reads as zeros).
+fn file(step: u32) -> Vec<u8> {
+    (0..1500u32).map(|i| (i * step % 251) as u8 + 1).collect()
+}
+
+/// A store operation's failure, in words.
+fn failed(what: &str, e: super::StoreError) -> String {
+    format!("{what} failed: {e}")
 }
 
 /// A record of `id` claiming `pieces` of a 1500-byte file.
