@@ -12,9 +12,55 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-#[wasm_bindgen_test]
-async fn downloads_64_mib_into_indexeddb_byte_for_byte() {
-    scenarios::downloads_byte_for_byte("indexeddb", 64.0 * MIB).await;
+// The shared scenarios with `store: 'indexeddb'`, and the custom-store ones
+// (each brings its own store).
+common::scenario_tests! {
+    downloads_64_mib_into_indexeddb_byte_for_byte:
+        scenarios::downloads_byte_for_byte("indexeddb", 64.0 * MIB);
+    resumes_after_an_interruption_fetching_at_most_one_block_per_connection:
+        scenarios::resumes_after_an_interruption("indexeddb");
+    scenarios::pause_then_start_again("indexeddb");
+    scenarios::a_server_that_ignores_range("indexeddb");
+    scenarios::a_changed_etag_between_sessions("indexeddb");
+    scenarios::rejects_bad_input_with_download_errors("indexeddb");
+    scenarios::a_second_writer_for_the_same_id_is_locked("indexeddb");
+    scenarios::pause_or_cancel_at_once_after_start("indexeddb");
+    scenarios::option_getters_and_proxies_are_invalid_arguments("indexeddb");
+
+    // ---- HTTP conformance (docs/CONFORMANCE.md) ----
+    conformance::ranges_ignored_on_resume("indexeddb");
+    conformance::shifted_and_short_206s_are_completed("indexeddb");
+    conformance::an_unknown_total_completes_at_the_416("indexeddb");
+    conformance::rangeless_and_multipart_206s_are_refused("indexeddb", true);
+    conformance::a_url_fetch_refuses_is_an_invalid_argument("indexeddb");
+    // Chromium refuses every compressed 206 itself; Firefox delivers it decoded.
+    conformance::a_compressed_206_is_refused("indexeddb", common::engine() == "chromium");
+    conformance::an_empty_file_completes("indexeddb");
+    conformance::a_content_length_other_than_its_content_range_is_refused("indexeddb");
+    conformance::unverifiable_resumes_are_checked_against_stored_bytes("indexeddb");
+    conformance::a_file_changed_mid_download_restarts_once("indexeddb");
+    conformance::redirects_keep_working("indexeddb");
+    conformance::an_expired_signed_url_fails_and_set_url_continues("indexeddb");
+    conformance::errors_and_stalls_are_retried_then_reported("indexeddb");
+    conformance::abandoned_bodies_release_their_connections("indexeddb");
+    conformance::connections_bound_the_requests_in_flight("indexeddb");
+    conformance::custom_headers_are_sent("indexeddb");
+    // The fault server is another origin: If-Range would need a preflight.
+    conformance::if_range_only_without_a_preflight("indexeddb", false);
+    conformance::a_changed_last_modified_or_length_restarts("indexeddb");
+    conformance::integrity_and_repr_digest_are_checked("indexeddb");
+
+    custom_store::a_map_backed_store_downloads_and_resumes();
+    custom_store::a_full_custom_store_pauses_with_quota_exceeded();
+    custom_store::a_broken_custom_store_is_reported();
+    custom_store::prune_removes_stale_partial_downloads();
+    custom_store::a_second_object_cannot_cancel_or_remove_a_running_download();
+    custom_store::a_custom_stores_lock_hook_is_the_cross_process_lock();
+    custom_store::a_record_that_outlived_its_data_is_downloaded_again();
+    custom_store::records_may_be_any_buffer_source_and_nothing_else();
+    custom_store::a_stale_objects_blob_is_never_a_mix();
+    custom_store::prune_asks_a_custom_store_to_sweep_when_no_download_runs();
+    custom_store::the_custom_store_adapter_keeps_the_store_contract();
 }
 
 #[wasm_bindgen_test]
@@ -25,31 +71,6 @@ async fn auto_picks_indexeddb() {
         .await
         .unwrap();
     assert_eq!(common::text(&dl, "store"), "indexeddb");
-}
-
-#[wasm_bindgen_test]
-async fn resumes_after_an_interruption_fetching_at_most_one_block_per_connection() {
-    scenarios::resumes_after_an_interruption("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn pause_then_start_again() {
-    scenarios::pause_then_start_again("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn a_server_that_ignores_range() {
-    scenarios::a_server_that_ignores_range("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn a_changed_etag_between_sessions() {
-    scenarios::a_changed_etag_between_sessions("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn rejects_bad_input_with_download_errors() {
-    scenarios::rejects_bad_input_with_download_errors("indexeddb").await;
 }
 
 #[wasm_bindgen_test]
@@ -66,100 +87,6 @@ async fn a_content_range_hidden_by_cors_names_the_header_to_expose() {
         message.contains("Access-Control-Expose-Headers: Content-Range, ETag"),
         "{message}"
     );
-}
-
-#[wasm_bindgen_test]
-async fn a_second_writer_for_the_same_id_is_locked() {
-    scenarios::a_second_writer_for_the_same_id_is_locked("indexeddb").await;
-}
-
-// ---- HTTP conformance (docs/CONFORMANCE.md) ----
-
-#[wasm_bindgen_test]
-async fn ranges_ignored_on_resume() {
-    conformance::ranges_ignored_on_resume("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn shifted_and_short_206s_are_completed() {
-    conformance::shifted_and_short_206s_are_completed("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn an_unknown_total_completes_at_the_416() {
-    conformance::an_unknown_total_completes_at_the_416("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn rangeless_and_multipart_206s_are_refused() {
-    conformance::rangeless_and_multipart_206s_are_refused("indexeddb", true).await;
-}
-
-#[wasm_bindgen_test]
-async fn a_url_fetch_refuses_is_an_invalid_argument() {
-    conformance::a_url_fetch_refuses_is_an_invalid_argument("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn a_compressed_206_is_refused() {
-    // Chromium refuses every compressed 206 itself; Firefox delivers it decoded.
-    conformance::a_compressed_206_is_refused("indexeddb", common::engine() == "chromium").await;
-}
-
-#[wasm_bindgen_test]
-async fn an_empty_file_completes() {
-    conformance::an_empty_file_completes("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn a_content_length_other_than_its_content_range_is_refused() {
-    conformance::a_content_length_other_than_its_content_range_is_refused("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn unverifiable_resumes_are_checked_against_stored_bytes() {
-    conformance::unverifiable_resumes_are_checked_against_stored_bytes("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn a_file_changed_mid_download_restarts_once() {
-    conformance::a_file_changed_mid_download_restarts_once("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn redirects_keep_working() {
-    conformance::redirects_keep_working("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn an_expired_signed_url_fails_and_set_url_continues() {
-    conformance::an_expired_signed_url_fails_and_set_url_continues("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn errors_and_stalls_are_retried_then_reported() {
-    conformance::errors_and_stalls_are_retried_then_reported("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn abandoned_bodies_release_their_connections() {
-    conformance::abandoned_bodies_release_their_connections("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn connections_bound_the_requests_in_flight() {
-    conformance::connections_bound_the_requests_in_flight("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn custom_headers_are_sent() {
-    conformance::custom_headers_are_sent("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn if_range_only_without_a_preflight() {
-    // The fault server is another origin: If-Range would need a preflight.
-    conformance::if_range_only_without_a_preflight("indexeddb", false).await;
 }
 
 mod browser_only {
@@ -432,9 +359,8 @@ mod browser_only {
         }
     }
 
-    #[wasm_bindgen_test]
-    async fn a_5_gib_file_downloads_with_64_bit_offsets() {
-        super::scenarios::a_5_gib_file_downloads_with_64_bit_offsets("indexeddb").await;
+    scenario_tests! {
+        scenarios::a_5_gib_file_downloads_with_64_bit_offsets("indexeddb");
     }
 
     #[wasm_bindgen_test]
@@ -475,71 +401,6 @@ mod browser_only {
         }
         call(&dl, "cancel", &[]).await.unwrap();
     }
-}
-
-#[wasm_bindgen_test]
-async fn a_changed_last_modified_or_length_restarts() {
-    conformance::a_changed_last_modified_or_length_restarts("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn pause_or_cancel_at_once_after_start() {
-    scenarios::pause_or_cancel_at_once_after_start("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn a_map_backed_store_downloads_and_resumes() {
-    custom_store::a_map_backed_store_downloads_and_resumes().await;
-}
-
-#[wasm_bindgen_test]
-async fn a_full_custom_store_pauses_with_quota_exceeded() {
-    custom_store::a_full_custom_store_pauses_with_quota_exceeded().await;
-}
-
-#[wasm_bindgen_test]
-async fn a_broken_custom_store_is_reported() {
-    custom_store::a_broken_custom_store_is_reported().await;
-}
-
-#[wasm_bindgen_test]
-async fn prune_removes_stale_partial_downloads() {
-    custom_store::prune_removes_stale_partial_downloads().await;
-}
-
-#[wasm_bindgen_test]
-async fn integrity_and_repr_digest_are_checked() {
-    conformance::integrity_and_repr_digest_are_checked("indexeddb").await;
-}
-
-#[wasm_bindgen_test]
-async fn a_second_object_cannot_cancel_or_remove_a_running_download() {
-    custom_store::a_second_object_cannot_cancel_or_remove_a_running_download().await;
-}
-
-#[wasm_bindgen_test]
-async fn a_custom_stores_lock_hook_is_the_cross_process_lock() {
-    custom_store::a_custom_stores_lock_hook_is_the_cross_process_lock().await;
-}
-
-#[wasm_bindgen_test]
-async fn a_record_that_outlived_its_data_is_downloaded_again() {
-    custom_store::a_record_that_outlived_its_data_is_downloaded_again().await;
-}
-
-#[wasm_bindgen_test]
-async fn records_may_be_any_buffer_source_and_nothing_else() {
-    custom_store::records_may_be_any_buffer_source_and_nothing_else().await;
-}
-
-#[wasm_bindgen_test]
-async fn a_stale_objects_blob_is_never_a_mix() {
-    custom_store::a_stale_objects_blob_is_never_a_mix().await;
-}
-
-#[wasm_bindgen_test]
-async fn option_getters_and_proxies_are_invalid_arguments() {
-    scenarios::option_getters_and_proxies_are_invalid_arguments("indexeddb").await;
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
@@ -797,16 +658,6 @@ async fn pieces_spread_over_lanes_and_version_1_pieces_are_still_found() {
     let blob: web_sys::Blob = call(&dl, "blob", &[]).await.unwrap().into();
     assert_eq!(sha256_of(&blob).await, server_sha256(&name).await);
     call(&dl, "cancel", &[]).await.unwrap();
-}
-
-#[wasm_bindgen_test]
-async fn prune_asks_a_custom_store_to_sweep_when_no_download_runs() {
-    custom_store::prune_asks_a_custom_store_to_sweep_when_no_download_runs().await;
-}
-
-#[wasm_bindgen_test]
-async fn the_custom_store_adapter_keeps_the_store_contract() {
-    custom_store::the_custom_store_adapter_keeps_the_store_contract().await;
 }
 
 #[wasm_bindgen_test]

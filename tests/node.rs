@@ -7,9 +7,51 @@ mod common;
 use common::{conformance, custom_store, scenarios};
 use wasm_bindgen_test::*;
 
-#[wasm_bindgen_test]
-async fn downloads_byte_for_byte() {
-    scenarios::downloads_byte_for_byte("memory", 16.0 * 1024.0 * 1024.0).await;
+// The shared scenarios with `store: 'memory'`, and the custom-store ones
+// (each brings its own store).
+common::scenario_tests! {
+    scenarios::downloads_byte_for_byte("memory", 16.0 * 1024.0 * 1024.0);
+    scenarios::resumes_after_an_interruption("memory");
+    scenarios::pause_then_start_again("memory");
+    scenarios::a_server_that_ignores_range("memory");
+    scenarios::a_changed_etag_between_sessions("memory");
+    scenarios::rejects_bad_input_with_download_errors("memory");
+    scenarios::a_second_writer_for_the_same_id_is_locked("memory");
+    scenarios::pause_or_cancel_at_once_after_start("memory");
+    scenarios::option_getters_and_proxies_are_invalid_arguments("memory");
+
+    // ---- HTTP conformance (docs/CONFORMANCE.md) ----
+    conformance::ranges_ignored_on_resume("memory");
+    conformance::shifted_and_short_206s_are_completed("memory");
+    conformance::an_unknown_total_completes_at_the_416("memory");
+    conformance::rangeless_and_multipart_206s_are_refused("memory", false);
+    conformance::a_compressed_206_is_refused("memory", false);
+    conformance::an_empty_file_completes("memory");
+    conformance::a_content_length_other_than_its_content_range_is_refused("memory");
+    conformance::unverifiable_resumes_are_checked_against_stored_bytes("memory");
+    conformance::a_file_changed_mid_download_restarts_once("memory");
+    conformance::redirects_keep_working("memory");
+    conformance::an_expired_signed_url_fails_and_set_url_continues("memory");
+    conformance::errors_and_stalls_are_retried_then_reported("memory");
+    conformance::abandoned_bodies_release_their_connections("memory");
+    conformance::connections_bound_the_requests_in_flight("memory");
+    conformance::custom_headers_are_sent("memory");
+    // No page origin: no CORS, so If-Range is sent.
+    conformance::if_range_only_without_a_preflight("memory", true);
+    conformance::a_changed_last_modified_or_length_restarts("memory");
+    conformance::integrity_and_repr_digest_are_checked("memory");
+
+    custom_store::a_map_backed_store_downloads_and_resumes();
+    custom_store::a_full_custom_store_pauses_with_quota_exceeded();
+    custom_store::a_broken_custom_store_is_reported();
+    custom_store::prune_removes_stale_partial_downloads();
+    custom_store::a_second_object_cannot_cancel_or_remove_a_running_download();
+    custom_store::a_custom_stores_lock_hook_is_the_cross_process_lock();
+    custom_store::a_record_that_outlived_its_data_is_downloaded_again();
+    custom_store::records_may_be_any_buffer_source_and_nothing_else();
+    custom_store::a_stale_objects_blob_is_never_a_mix();
+    custom_store::prune_asks_a_custom_store_to_sweep_when_no_download_runs();
+    custom_store::the_custom_store_adapter_keeps_the_store_contract();
 }
 
 #[wasm_bindgen_test]
@@ -20,149 +62,6 @@ async fn auto_falls_back_to_memory_without_indexeddb() {
         .await
         .unwrap();
     assert_eq!(common::text(&dl, "store"), "memory");
-}
-
-#[wasm_bindgen_test]
-async fn resumes_after_an_interruption() {
-    scenarios::resumes_after_an_interruption("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn pause_then_start_again() {
-    scenarios::pause_then_start_again("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn a_server_that_ignores_range() {
-    scenarios::a_server_that_ignores_range("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn a_changed_etag_between_sessions() {
-    scenarios::a_changed_etag_between_sessions("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn rejects_bad_input_with_download_errors() {
-    scenarios::rejects_bad_input_with_download_errors("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn a_second_writer_for_the_same_id_is_locked() {
-    scenarios::a_second_writer_for_the_same_id_is_locked("memory").await;
-}
-
-// ---- HTTP conformance (docs/CONFORMANCE.md) ----
-
-#[wasm_bindgen_test]
-async fn ranges_ignored_on_resume() {
-    conformance::ranges_ignored_on_resume("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn shifted_and_short_206s_are_completed() {
-    conformance::shifted_and_short_206s_are_completed("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn an_unknown_total_completes_at_the_416() {
-    conformance::an_unknown_total_completes_at_the_416("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn rangeless_and_multipart_206s_are_refused() {
-    conformance::rangeless_and_multipart_206s_are_refused("memory", false).await;
-}
-
-#[wasm_bindgen_test]
-async fn a_compressed_206_is_refused() {
-    conformance::a_compressed_206_is_refused("memory", false).await;
-}
-
-#[wasm_bindgen_test]
-async fn an_empty_file_completes() {
-    conformance::an_empty_file_completes("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn a_content_length_other_than_its_content_range_is_refused() {
-    conformance::a_content_length_other_than_its_content_range_is_refused("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn unverifiable_resumes_are_checked_against_stored_bytes() {
-    conformance::unverifiable_resumes_are_checked_against_stored_bytes("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn a_file_changed_mid_download_restarts_once() {
-    conformance::a_file_changed_mid_download_restarts_once("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn redirects_keep_working() {
-    conformance::redirects_keep_working("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn an_expired_signed_url_fails_and_set_url_continues() {
-    conformance::an_expired_signed_url_fails_and_set_url_continues("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn errors_and_stalls_are_retried_then_reported() {
-    conformance::errors_and_stalls_are_retried_then_reported("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn abandoned_bodies_release_their_connections() {
-    conformance::abandoned_bodies_release_their_connections("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn connections_bound_the_requests_in_flight() {
-    conformance::connections_bound_the_requests_in_flight("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn custom_headers_are_sent() {
-    conformance::custom_headers_are_sent("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn if_range_only_without_a_preflight() {
-    // No page origin: no CORS, so If-Range is sent.
-    conformance::if_range_only_without_a_preflight("memory", true).await;
-}
-
-#[wasm_bindgen_test]
-async fn a_changed_last_modified_or_length_restarts() {
-    conformance::a_changed_last_modified_or_length_restarts("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn pause_or_cancel_at_once_after_start() {
-    scenarios::pause_or_cancel_at_once_after_start("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn a_map_backed_store_downloads_and_resumes() {
-    custom_store::a_map_backed_store_downloads_and_resumes().await;
-}
-
-#[wasm_bindgen_test]
-async fn a_full_custom_store_pauses_with_quota_exceeded() {
-    custom_store::a_full_custom_store_pauses_with_quota_exceeded().await;
-}
-
-#[wasm_bindgen_test]
-async fn a_broken_custom_store_is_reported() {
-    custom_store::a_broken_custom_store_is_reported().await;
-}
-
-#[wasm_bindgen_test]
-async fn prune_removes_stale_partial_downloads() {
-    custom_store::prune_removes_stale_partial_downloads().await;
 }
 
 /// Node has no web `Worker`: `{ worker: true }` says so, and a custom store
@@ -196,51 +95,6 @@ async fn worker_mode_is_refused_where_it_cannot_run() {
     let wrong = common::options(&[("worker", "yes".into())]);
     let error = common::open(&url, wrong).await.unwrap_err();
     assert_eq!(common::error_code(&error), "INVALID_ARGUMENT");
-}
-
-#[wasm_bindgen_test]
-async fn integrity_and_repr_digest_are_checked() {
-    conformance::integrity_and_repr_digest_are_checked("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn a_second_object_cannot_cancel_or_remove_a_running_download() {
-    custom_store::a_second_object_cannot_cancel_or_remove_a_running_download().await;
-}
-
-#[wasm_bindgen_test]
-async fn a_custom_stores_lock_hook_is_the_cross_process_lock() {
-    custom_store::a_custom_stores_lock_hook_is_the_cross_process_lock().await;
-}
-
-#[wasm_bindgen_test]
-async fn a_record_that_outlived_its_data_is_downloaded_again() {
-    custom_store::a_record_that_outlived_its_data_is_downloaded_again().await;
-}
-
-#[wasm_bindgen_test]
-async fn records_may_be_any_buffer_source_and_nothing_else() {
-    custom_store::records_may_be_any_buffer_source_and_nothing_else().await;
-}
-
-#[wasm_bindgen_test]
-async fn a_stale_objects_blob_is_never_a_mix() {
-    custom_store::a_stale_objects_blob_is_never_a_mix().await;
-}
-
-#[wasm_bindgen_test]
-async fn option_getters_and_proxies_are_invalid_arguments() {
-    scenarios::option_getters_and_proxies_are_invalid_arguments("memory").await;
-}
-
-#[wasm_bindgen_test]
-async fn prune_asks_a_custom_store_to_sweep_when_no_download_runs() {
-    custom_store::prune_asks_a_custom_store_to_sweep_when_no_download_runs().await;
-}
-
-#[wasm_bindgen_test]
-async fn the_custom_store_adapter_keeps_the_store_contract() {
-    custom_store::the_custom_store_adapter_keeps_the_store_contract().await;
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"

@@ -79,33 +79,24 @@ async fn auto_falls_back_when_getdirectory_throws() {
     assert_eq!(common::error_code(&error), "STORAGE_UNAVAILABLE");
 }
 
-/// One test per shared scenario, run with `store: 'opfs'`.
-macro_rules! with_opfs {
-    ($($module:ident :: $scenario:ident $(($($arg:expr),*))?;)*) => {$(
-        #[wasm_bindgen_test]
-        async fn $scenario() {
-            if has_opfs(stringify!($scenario)) {
-                $module::$scenario("opfs" $($(, $arg)*)?).await;
-            }
-        }
-    )*};
-}
-
-with_opfs! {
-    scenarios::downloads_byte_for_byte(32.0 * MIB);
-    scenarios::resumes_after_an_interruption;
-    scenarios::pause_then_start_again;
-    scenarios::a_server_that_ignores_range;
-    scenarios::a_changed_etag_between_sessions;
-    scenarios::pause_or_cancel_at_once_after_start;
-    conformance::ranges_ignored_on_resume;
-    conformance::shifted_and_short_206s_are_completed;
-    conformance::an_empty_file_completes;
-    conformance::unverifiable_resumes_are_checked_against_stored_bytes;
-    conformance::a_file_changed_mid_download_restarts_once;
-    conformance::errors_and_stalls_are_retried_then_reported;
-    scenarios::a_5_gib_file_downloads_with_64_bit_offsets;
-    conformance::integrity_and_repr_digest_are_checked;
+// The shared scenarios with `store: 'opfs'`, each skipped (saying so)
+// where this worker has no OPFS.
+common::scenario_tests! {
+    if has_opfs;
+    scenarios::downloads_byte_for_byte("opfs", 32.0 * MIB);
+    scenarios::resumes_after_an_interruption("opfs");
+    scenarios::pause_then_start_again("opfs");
+    scenarios::a_server_that_ignores_range("opfs");
+    scenarios::a_changed_etag_between_sessions("opfs");
+    scenarios::pause_or_cancel_at_once_after_start("opfs");
+    conformance::ranges_ignored_on_resume("opfs");
+    conformance::shifted_and_short_206s_are_completed("opfs");
+    conformance::an_empty_file_completes("opfs");
+    conformance::unverifiable_resumes_are_checked_against_stored_bytes("opfs");
+    conformance::a_file_changed_mid_download_restarts_once("opfs");
+    conformance::errors_and_stalls_are_retried_then_reported("opfs");
+    scenarios::a_5_gib_file_downloads_with_64_bit_offsets("opfs");
+    conformance::integrity_and_repr_digest_are_checked("opfs");
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"

@@ -328,6 +328,56 @@ pub async fn head_of(blob: &web_sys::Blob, len: f64) -> Vec<u8> {
     Uint8Array::new(&JsFuture::from(slice.array_buffer()).await.unwrap()).to_vec()
 }
 
+/// The suites' one-line tests: one `#[wasm_bindgen_test]` per line, each
+/// awaiting a shared scenario with the arguments given (the store, then any
+/// others). A test is named after its scenario, or `name:` before it; the
+/// attributes above a line (`#[ignore]`, a `#[cfg]`, docs) go on its test.
+/// `if check;` first runs each test only where `check("its name")` is true
+/// (the function says why not).
+///
+/// ```ignore
+/// scenario_tests! {
+///     if has_opfs;
+///     scenarios::pause_then_start_again("opfs");
+///     #[ignore]
+///     a_longer_name: scenarios::downloads_byte_for_byte("opfs", 32.0 * MIB);
+/// }
+/// ```
+macro_rules! scenario_tests {
+    (@test [$($check:ident)?] [$(#[$($attr:tt)*])*] $name:ident $scenario:expr) => {
+        #[wasm_bindgen_test::wasm_bindgen_test]
+        $(#[$($attr)*])*
+        async fn $name() {
+            $(if !$check(stringify!($name)) {
+                return;
+            })?
+            $scenario.await;
+        }
+    };
+    (@each [$($check:ident)?]) => {};
+    (@each [$($check:ident)?] $(#[$($attr:tt)*])* $name:ident : $module:ident :: $scenario:ident ($($arg:expr),*); $($rest:tt)*) => {
+        $crate::common::scenario_tests!(@test [$($check)?] [$(#[$($attr)*])*] $name $module::$scenario($($arg),*));
+        $crate::common::scenario_tests!(@each [$($check)?] $($rest)*);
+    };
+    (@each [$($check:ident)?] $(#[$($attr:tt)*])* $module:ident :: $scenario:ident ($($arg:expr),*); $($rest:tt)*) => {
+        $crate::common::scenario_tests!(@test [$($check)?] [$(#[$($attr)*])*] $scenario $module::$scenario($($arg),*));
+        $crate::common::scenario_tests!(@each [$($check)?] $($rest)*);
+    };
+    (@each [$($check:ident)?] $($line:tt)*) => {
+        compile_error!(concat!(
+            "expected `module::scenario(args);` or `name: module::scenario(args);` at: ",
+            stringify!($($line)*)
+        ));
+    };
+    (if $check:ident; $($tests:tt)*) => {
+        $crate::common::scenario_tests!(@each [$check] $($tests)*);
+    };
+    ($($tests:tt)*) => {
+        $crate::common::scenario_tests!(@each [] $($tests)*);
+    };
+}
+pub(crate) use scenario_tests;
+
 pub mod scenarios;
 
 pub mod custom_store;
