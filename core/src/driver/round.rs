@@ -240,13 +240,7 @@ where
     /// Sleeps before retry number `failures` (exponential, with jitter so
     /// that many clients do not retry in step). False if halted meanwhile.
     pub(super) async fn backoff(&self, failures: u32, halt: &Signal) -> bool {
-        let ms = {
-            let mut state = self.state.borrow_mut();
-            let ceiling = BACKOFF_BASE_MS
-                .saturating_mul(1 << failures.saturating_sub(1).min(16))
-                .min(BACKOFF_MAX_MS);
-            ceiling / 2 + next_random(&mut state.rng) % (ceiling / 2 + 1)
-        };
+        let ms = backoff_ms(failures, next_random(&mut self.state.borrow_mut().rng));
         matches!(
             race(self.clock.sleep(ms), halt.wait()).await,
             Either::Left(())
@@ -298,4 +292,33 @@ pub(super) struct Footprint {
     resumable: bool,
     proven: bool,
     proven_at_end: bool,
+}
+
+/// The wait before retry number `failures`: between half and all of a
+/// ceiling that doubles from `BACKOFF_BASE_MS` up to `BACKOFF_MAX_MS`, the
+/// place within it drawn from `random`.
+fn backoff_ms(failures: u32, random: u64) -> u64 {
+    let ceiling = BACKOFF_BASE_MS
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(BACKOFF_MAX_MS);
+    ceiling / 2 + random % (ceiling / 2 + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_ceiling_with_jitter_in_its_upper_half() {
+        for (failures, ceiling) in [(0, 500), (1, 500), (2, 1_000), (3, 2_000), (7, 30_000)] {
+            assert_eq!(backoff_ms(failures, 0), ceiling / 2, "{failures}");
+            assert_eq!(backoff_ms(failures, ceiling / 2), ceiling, "{failures}");
+            assert_eq!(
+                backoff_ms(failures, ceiling / 2 + 1),
+                ceiling / 2,
+                "{failures}"
+            );
+        }
+        assert!(backoff_ms(u32::MAX, u64::MAX) <= BACKOFF_MAX_MS);
+    }
 }
