@@ -9,9 +9,6 @@
 
 use std::fmt;
 
-// TEMP-REEXPORT until tests/driver's split lands
-pub use super::transport::Header;
-
 /// An entity tag (RFC 9110 §8.8.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EntityTag {

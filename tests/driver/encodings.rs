@@ -45,10 +45,10 @@ fn a_206_decoded_behind_a_hidden_content_encoding_is_never_stored() {
 
 #[test]
 fn a_whole_body_with_a_hidden_encoding_ends_where_it_ends() {
+    use resumable_fetch::core::transport::Header;
     use resumable_fetch::core::transport::{
         Body, Request, Response, ResponseHead, Transport, TransportError,
     };
-    use resumable_fetch::core::validator::Header;
     /// A cross-origin 200 whose Content-Length (safelisted) counts the
     /// compressed bytes while its Content-Encoding reads null.
     struct Compressed;
