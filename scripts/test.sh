@@ -77,16 +77,43 @@ export RF_DISK_FREE_GIB
 if [ "$RF_DISK_FREE_GIB" -lt 12 ]; then
   echo "note: skipping a_5_gib_file_downloads_with_64_bit_offsets in Chromium: ${RF_DISK_FREE_GIB} GiB free under $browsers_tmp, 12 GiB needed"
 fi
+# Runs a browser suite. Here chromedriver sometimes hangs before the page has
+# loaded the tests (the renderer stops answering; no test has run): such a
+# run is tried again, twice at most. A suite that ran its tests and failed is
+# never run again.
+browser_suite() {
+  local log
+  log=$(mktemp)
+  for attempt in 1 2 3; do
+    if "$@" 2>&1 | tee "$log"; then
+      rm -f "$log"
+      return 0
+    fi
+    if grep -qE '^running [0-9]+ tests?' "$log"; then
+      rm -f "$log"
+      return 1
+    fi
+    echo "note: the browser did not start the tests (attempt $attempt of 3)"
+  done
+  rm -f "$log"
+  return 1
+}
 # The same browser suites, page and dedicated worker, in each engine (the
 # runner picks it by driver).
 step "wasm in $(chromium --version 2>/dev/null | head -n1), headless: fetch with CORS, IndexedDB, Web Locks; OPFS in a worker"
-TMPDIR=$browsers_tmp CHROMEDRIVER=$(command -v chromedriver) cargo test --target wasm32-unknown-unknown --test browser --test worker
+for suite in browser worker; do
+  TMPDIR=$browsers_tmp CHROMEDRIVER=$(command -v chromedriver) browser_suite cargo test --target wasm32-unknown-unknown --test $suite
+done
 step "wasm in $(firefox-esr --version 2>/dev/null), headless"
-TMPDIR=$browsers_tmp GECKODRIVER=$(command -v geckodriver) cargo test --target wasm32-unknown-unknown --test browser --test worker
+for suite in browser worker; do
+  TMPDIR=$browsers_tmp GECKODRIVER=$(command -v geckodriver) browser_suite cargo test --target wasm32-unknown-unknown --test $suite
+done
 step "wasm in WebKitGTK $(dpkg-query -W -f='${Version}' webkit2gtk-driver 2>/dev/null) (MiniBrowser under Xvfb)"
 echo "note: WebKitGTK's automation session refuses Blob values in IndexedDB; pieces are stored as bytes there"
 echo "note: WebKitGTK has no navigator.storage, so no OPFS: its worker suite checks the fallback to IndexedDB"
-TMPDIR=$browsers_tmp SAFARIDRIVER=$(command -v WebKitWebDriver) xvfb-run -a cargo test --target wasm32-unknown-unknown --test browser --test worker
+for suite in browser worker; do
+  TMPDIR=$browsers_tmp SAFARIDRIVER=$(command -v WebKitWebDriver) browser_suite xvfb-run -a cargo test --target wasm32-unknown-unknown --test $suite
+done
 
 step "end to end in Chromium (Playwright, nginx, the fault server): the demo page reloaded and relaunched mid-download, reloaded while connections drop, out of quota, and { worker: true } into OPFS across a reload"
 scripts/demo-settings.sh
